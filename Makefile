@@ -1,0 +1,43 @@
+# Fresh machine: `make run` (the main job) and `make test` (the whole suite) need nothing but
+# Python 3.11 and Node.js. Each creates .venv at the repo root, upgrades pip first (the bundled
+# pip of a new venv crashes resolving this set) and installs the pinned dependencies.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+
+.PHONY: run test bench lint venv dev clean
+
+$(BIN)/activate:
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: $(BIN)/activate requirements.txt pyproject.toml
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV)/.runtime
+dev: $(VENV)/.dev
+
+run: $(VENV)/.runtime
+	$(BIN)/marketflow run
+
+test: $(VENV)/.dev
+	bash scripts/test.sh
+
+bench: $(VENV)/.dev
+	$(PY) -m benchmarks.run
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) reports

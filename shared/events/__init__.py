@@ -1,0 +1,25 @@
+"""Wire event schemas (pydantic v2), their deterministic ids and their stable JSON codec."""
+
+from .base import SCHEMA_VERSION, Event
+from .codec import EVENT_TYPES, decode, decode_as, encode
+from .errors import EventDecodeError, MalformedEvent, UnknownEventType, UnknownSchemaVersion
+from .ids import client_order_id, deterministic_id
+from .market import Kline, Trade
+from .trading import (
+    DecisionStatus,
+    ExecutionReport,
+    Fill,
+    OrderIntent,
+    OrderStatus,
+    OrderType,
+    RiskDecision,
+    Side,
+    Signal,
+)
+
+__all__ = [
+    "EVENT_TYPES", "SCHEMA_VERSION", "DecisionStatus", "Event", "EventDecodeError", "ExecutionReport",
+    "Fill", "Kline", "MalformedEvent", "OrderIntent", "OrderStatus", "OrderType", "RiskDecision", "Side",
+    "Signal", "Trade", "UnknownEventType", "UnknownSchemaVersion", "client_order_id", "decode",
+    "decode_as", "deterministic_id", "encode",
+]

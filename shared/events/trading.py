@@ -1,0 +1,164 @@
+"""Decision events: signal -> risk decision -> order intent -> execution report."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .base import Event
+from .ids import client_order_id, deterministic_id
+
+
+class Side(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class Signal(Event):
+    """A strategy's decision on a closed bar. Long-only spot: BUY opens, SELL closes."""
+
+    type: Literal["signal"] = "signal"
+    symbol: str = Field(min_length=1, max_length=20)
+    strategy: str = Field(min_length=1)
+    side: Side
+    # The close of the bar the signal was decided on: the reference price for sizing and bands.
+    price: float = Field(gt=0, allow_inf_nan=False)
+    bar_open_time: int = Field(ge=0)
+    market_event_id: str
+
+    @classmethod
+    def create(cls, *, symbol: str, strategy: str, side: Side, price: float, bar_open_time: int,
+               bar_close_time: int, market_event_id: str, correlation_id: str) -> Signal:
+        eid = deterministic_id("signal", strategy, symbol, side, bar_open_time)
+        return cls(event_id=eid, correlation_id=correlation_id, event_time=bar_close_time,
+                   symbol=symbol, strategy=strategy, side=side, price=price,
+                   bar_open_time=bar_open_time, market_event_id=market_event_id)
+
+
+class OrderType(StrEnum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+
+
+class OrderIntent(Event):
+    """What risk approved: an order to place. The executor derives the client order id from it.
+
+    A market BUY is sized by `quote_quantity` (the budget, fees included) because the fill price is
+    not known yet; a SELL carries `quantity`. A LIMIT order carries `quantity` and `limit_price`.
+    """
+
+    type: Literal["order_intent"] = "order_intent"
+    symbol: str = Field(min_length=1, max_length=20)
+    strategy: str
+    side: Side
+    order_type: OrderType = OrderType.MARKET
+    quantity: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    quote_quantity: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    limit_price: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    reference_price: float = Field(gt=0, allow_inf_nan=False)
+    reduce_only: bool = False
+    # Sizing was cut down to a limit (e.g. max order notional) rather than rejected.
+    reduced: bool = False
+    signal_id: str
+
+    @model_validator(mode="after")
+    def _sized(self) -> Self:
+        if (self.quantity is None) == (self.quote_quantity is None):
+            raise ValueError("exactly one of quantity and quote_quantity must be set")
+        if self.order_type is OrderType.LIMIT and (self.limit_price is None or self.quantity is None):
+            raise ValueError("a LIMIT order needs quantity and limit_price")
+        return self
+
+    @staticmethod
+    def make_id(signal_id: str) -> str:
+        return deterministic_id("intent", signal_id)
+
+    @property
+    def client_order_id(self) -> str:
+        return client_order_id(self.event_id)
+
+
+class DecisionStatus(StrEnum):
+    APPROVED = "APPROVED"
+    REDUCED = "REDUCED"
+    REJECTED = "REJECTED"
+
+
+class RiskDecision(Event):
+    """The outcome of one risk layer for one signal (layer 1) or intent (layer 2)."""
+
+    type: Literal["risk_decision"] = "risk_decision"
+    layer: Literal[1, 2]
+    subject_id: str
+    symbol: str
+    status: DecisionStatus
+    # Stable reason codes (see shared.risk.reasons); empty when approved unchanged.
+    reasons: tuple[str, ...] = ()
+    detail: str = ""
+
+    @property
+    def approved(self) -> bool:
+        return self.status is not DecisionStatus.REJECTED
+
+    @classmethod
+    def create(cls, *, layer: Literal[1, 2], subject_id: str, symbol: str, status: DecisionStatus,
+               reasons: tuple[str, ...], detail: str, correlation_id: str, event_time: int) -> RiskDecision:
+        eid = deterministic_id("decision", layer, subject_id)
+        return cls(event_id=eid, correlation_id=correlation_id, event_time=event_time, layer=layer,
+                   subject_id=subject_id, symbol=symbol, status=status, reasons=reasons, detail=detail)
+
+
+class Fill(BaseModel):
+    """One fill as Binance reports it in an order response's `fills` array."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    price: float = Field(gt=0, allow_inf_nan=False)
+    quantity: float = Field(gt=0, allow_inf_nan=False)
+    commission: float = Field(ge=0, allow_inf_nan=False)
+    commission_asset: str = Field(min_length=1)
+    trade_id: int = Field(ge=0)
+
+
+class OrderStatus(StrEnum):
+    NEW = "NEW"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+
+class ExecutionReport(Event):
+    """An order's state after an exchange (or the paper broker) acted on it."""
+
+    type: Literal["execution_report"] = "execution_report"
+    intent_id: str
+    client_order_id: str = Field(pattern=r"^[.A-Za-z:/0-9_-]{1,36}$")
+    symbol: str
+    side: Side
+    status: OrderStatus
+    venue: Literal["paper", "binance"]
+    order_id: int = Field(ge=0)
+    base_asset: str
+    quote_asset: str
+    fills: tuple[Fill, ...] = ()
+    executed_qty: float = Field(default=0.0, ge=0)
+    cumulative_quote_qty: float = Field(default=0.0, ge=0)
+    reject_reason: str = ""
+
+    @classmethod
+    def create(cls, *, intent: OrderIntent, status: OrderStatus, venue: Literal["paper", "binance"],
+               order_id: int, base_asset: str, quote_asset: str, fills: tuple[Fill, ...],
+               event_time: int, reject_reason: str = "") -> ExecutionReport:
+        executed = sum(f.quantity for f in fills)
+        quote = sum(f.quantity * f.price for f in fills)
+        coid = intent.client_order_id
+        eid = deterministic_id("execution", coid, status, repr(executed))
+        return cls(event_id=eid, correlation_id=intent.correlation_id, event_time=event_time,
+                   intent_id=intent.event_id, client_order_id=coid, symbol=intent.symbol,
+                   side=intent.side, status=status, venue=venue, order_id=order_id,
+                   base_asset=base_asset, quote_asset=quote_asset, fills=fills,
+                   executed_qty=executed, cumulative_quote_qty=quote, reject_reason=reject_reason)

@@ -1,0 +1,54 @@
+"""The executor's core: the single writer of orders for an account.
+
+It stores every intent before sending (so a crash between store and send is recovered by
+querying the order by its client id, never by a blind resend), makes the last-look risk check
+against the exact account and the orders in flight, and derives the client order id from the
+intent id, so a redelivered intent can never become a second order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from shared.events import DecisionStatus, ExecutionReport, OrderIntent, OrderStatus, RiskDecision
+from shared.portfolio import AccountSnapshot
+from shared.risk import RiskEngine
+
+_DONE = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+
+
+class Broker(Protocol):
+    def submit(self, intent: OrderIntent, now: int) -> ExecutionReport: ...
+
+
+class Executor:
+    def __init__(self, broker: Broker, risk: RiskEngine, account: Callable[[], AccountSnapshot]) -> None:
+        self.broker = broker
+        self.risk = risk
+        self.account = account
+        self.intents: dict[str, OrderIntent] = {}      # stored before sending, by intent id
+        self.in_flight: dict[str, OrderIntent] = {}    # client order id -> intent, until done
+        self.decisions: list[RiskDecision] = []
+
+    def in_flight_for(self, symbol: str) -> int:
+        return sum(1 for i in self.in_flight.values() if i.symbol == symbol)
+
+    def on_intent(self, intent: OrderIntent, now: int) -> tuple[RiskDecision | None, ExecutionReport | None]:
+        """Last look, store, send. A redelivered intent is ignored (returns (None, None))."""
+        if intent.event_id in self.intents:
+            return None, None
+        decision, approved = self.risk.last_look(intent, self.account(), self.in_flight_for(intent.symbol), now)
+        self.decisions.append(decision)
+        self.intents[intent.event_id] = approved or intent
+        if decision.status is DecisionStatus.REJECTED or approved is None:
+            return decision, None
+        self.in_flight[approved.client_order_id] = approved
+        report = self.broker.submit(approved, now)
+        self.on_report(report)
+        return decision, report
+
+    def on_report(self, report: ExecutionReport) -> None:
+        """Track order state from the venue's reports; finished orders leave the in-flight set."""
+        if report.status in _DONE:
+            self.in_flight.pop(report.client_order_id, None)

@@ -1,0 +1,43 @@
+"""The `risk` handler (layer 1): signals in, order intents or rejections out.
+
+Called by the `risk` Function and by replay. The account it checks against comes from a
+provider: the in-process position book in replay, the positions Function's snapshot in Azure.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+from shared.events import DecisionStatus, OrderIntent, RiskDecision, Signal
+from shared.portfolio import AccountSnapshot, PositionBook
+from shared.risk import RiskConfig, RiskEngine
+
+
+class RiskHandler:
+    def __init__(self, engine: RiskEngine, account: Callable[[], AccountSnapshot]) -> None:
+        self.engine = engine
+        self.account = account
+        self.rejections: Counter[str] = Counter()
+        self.reduced = 0
+        self.decisions = 0
+
+    def on_signal(self, signal: Signal) -> tuple[RiskDecision, OrderIntent | None]:
+        decision, intent = self.engine.check_signal(signal, self.account())
+        self.decisions += 1
+        if decision.status is DecisionStatus.REJECTED:
+            self.rejections.update(decision.reasons)
+        elif decision.status is DecisionStatus.REDUCED:
+            self.reduced += 1
+        return decision, intent
+
+    @classmethod
+    def from_settings(cls, account: Callable[[], AccountSnapshot] | None = None) -> RiskHandler:
+        """Build from MARKETFLOW_RISK_* settings. Without an account provider, a flat account with
+        MARKETFLOW_ACCOUNT_CASH (default 10000) stands in until the positions snapshot is wired."""
+        if account is None:
+            import os
+
+            book = PositionBook(cash=float(os.environ.get("MARKETFLOW_ACCOUNT_CASH", "10000")))
+            account = book.snapshot_account
+        return cls(RiskEngine(RiskConfig()), account)

@@ -1,0 +1,285 @@
+"""The position book: balances, positions at average cost, PnL, equity and closed round trips.
+
+Driven by execution reports (fills) and price marks. Fees are booked in the asset the exchange
+charged them in: Binance takes a buy's fee from the bought (base) asset unless BNB pays it, so the
+held quantity is the filled quantity minus that fee, and a later full sell sells what is held.
+A fill is identified by (client order id, trade id); applying it twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from shared.events import ExecutionReport, Side
+
+DAY_MS = 86_400_000
+
+
+@dataclass(slots=True)
+class Position:
+    """An open long position in one symbol. `cost` is the quote paid for `qty`, fees included."""
+
+    symbol: str
+    base_asset: str
+    quote_asset: str
+    qty: float = 0.0
+    cost: float = 0.0
+    mark: float = 0.0
+    # Round-trip bookkeeping for the closed-trade record.
+    entry_time: int = 0
+    entry_qty: float = 0.0
+    entry_notional: float = 0.0
+    exit_qty: float = 0.0
+    exit_notional: float = 0.0
+    fees_quote: float = 0.0
+    realized: float = 0.0
+    # Price of the last fill on each side and the fill counts: a one-fill leg reports its exact
+    # price instead of notional/qty, which float division can move by an ulp.
+    entry_fills: int = 0
+    exit_fills: int = 0
+    last_entry_price: float = 0.0
+    last_exit_price: float = 0.0
+
+    @property
+    def avg_price(self) -> float:
+        return self.cost / self.qty if self.qty > 0 else 0.0
+
+    @property
+    def unrealized(self) -> float:
+        return self.qty * self.mark - self.cost
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedTrade:
+    """One completed round trip, flat to long to flat (what trades.csv lists)."""
+
+    symbol: str
+    entry_time: int
+    exit_time: int
+    entry_price: float
+    exit_price: float
+    size: float
+    pnl: float
+    return_pct: float
+    commission: float
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """What risk sees of the account: read-only, cheap to build."""
+
+    cash: float
+    equity: float
+    peak_equity: float
+    day_start_equity: float
+    realized_pnl: float
+    positions: dict[str, tuple[float, float, float]]  # symbol -> (qty, avg_price, mark)
+    consecutive_losses: int
+    time: int
+
+    def qty(self, symbol: str) -> float:
+        pos = self.positions.get(symbol)
+        return pos[0] if pos else 0.0
+
+    @property
+    def gross_exposure(self) -> float:
+        return sum(q * m for q, _, m in self.positions.values())
+
+
+@dataclass(slots=True)
+class _State:
+    quote_asset: str
+    cash: float
+    balances: dict[str, float] = field(default_factory=dict)  # other assets (e.g. BNB for fees)
+    positions: dict[str, Position] = field(default_factory=dict)
+    realized_pnl: float = 0.0
+    fees: dict[str, float] = field(default_factory=dict)
+    peak_equity: float = 0.0
+    day: int = -1
+    day_start_equity: float = 0.0
+    consecutive_losses: int = 0
+    time: int = 0
+    seen_fills: list[str] = field(default_factory=list)
+
+
+class PositionBook:
+    """Balances and positions of one spot account, in one quote asset."""
+
+    def __init__(self, cash: float, quote_asset: str = "USDT", dust: float = 1e-12) -> None:
+        if cash < 0:
+            raise ValueError("cash must be >= 0")
+        self._s = _State(quote_asset=quote_asset, cash=cash, peak_equity=cash, day_start_equity=cash)
+        self._seen: set[str] = set()
+        self.dust = dust
+        self.closed_trades: list[ClosedTrade] = []
+
+    # -- reads -------------------------------------------------------------------------------
+    @property
+    def cash(self) -> float:
+        return self._s.cash
+
+    @property
+    def quote_asset(self) -> str:
+        return self._s.quote_asset
+
+    @property
+    def realized_pnl(self) -> float:
+        return self._s.realized_pnl
+
+    @property
+    def fees(self) -> dict[str, float]:
+        return dict(self._s.fees)
+
+    @property
+    def peak_equity(self) -> float:
+        return self._s.peak_equity
+
+    def position(self, symbol: str) -> Position | None:
+        return self._s.positions.get(symbol)
+
+    def qty(self, symbol: str) -> float:
+        pos = self._s.positions.get(symbol)
+        return pos.qty if pos else 0.0
+
+    def balance(self, asset: str) -> float:
+        if asset == self._s.quote_asset:
+            return self._s.cash
+        for pos in self._s.positions.values():
+            if pos.base_asset == asset:
+                return pos.qty
+        return self._s.balances.get(asset, 0.0)
+
+    @property
+    def equity(self) -> float:
+        eq = self._s.cash
+        for pos in self._s.positions.values():
+            eq += pos.qty * pos.mark
+        return eq
+
+    def snapshot_account(self) -> AccountSnapshot:
+        s = self._s
+        return AccountSnapshot(
+            cash=s.cash, equity=self.equity, peak_equity=s.peak_equity,
+            day_start_equity=s.day_start_equity, realized_pnl=s.realized_pnl,
+            positions={k: (p.qty, p.avg_price, p.mark) for k, p in s.positions.items()},
+            consecutive_losses=s.consecutive_losses, time=s.time)
+
+    # -- marks -------------------------------------------------------------------------------
+    def mark(self, symbol: str, price: float, time: int) -> float:
+        """Mark `symbol` at `price` (ms UTC `time`); returns equity and tracks peak and day start."""
+        s = self._s
+        pos = s.positions.get(symbol)
+        if pos is not None:
+            pos.mark = price
+        day = time // DAY_MS
+        if day != s.day:
+            # Day start equity is the equity carried into the new UTC day.
+            s.day_start_equity = self.equity if s.day >= 0 else s.day_start_equity
+            s.day = day
+        s.time = time
+        eq = s.cash
+        for p in s.positions.values():
+            eq += p.qty * p.mark
+        if eq > s.peak_equity:
+            s.peak_equity = eq
+        return eq
+
+    # -- fills -------------------------------------------------------------------------------
+    def apply(self, report: ExecutionReport) -> list[ClosedTrade]:
+        """Book every new fill of a report; returns the round trips it closed. Idempotent."""
+        closed: list[ClosedTrade] = []
+        for fill in report.fills:
+            key = f"{report.client_order_id}:{fill.trade_id}"
+            if key in self._seen:
+                continue
+            self._seen.add(key)
+            self._s.seen_fills.append(key)
+            trade = self._apply_fill(report, fill.price, fill.quantity, fill.commission,
+                                     fill.commission_asset)
+            if trade is not None:
+                closed.append(trade)
+        return closed
+
+    def _apply_fill(self, r: ExecutionReport, price: float, qty: float, fee: float,
+                    fee_asset: str) -> ClosedTrade | None:
+        s = self._s
+        if r.quote_asset != s.quote_asset:
+            raise ValueError(f"{r.symbol} is quoted in {r.quote_asset}, this book in {s.quote_asset}")
+        pos = s.positions.get(r.symbol)
+        notional = price * qty
+        fee_quote = 0.0
+        if fee_asset == s.quote_asset:
+            fee_quote = fee
+        elif fee_asset != r.base_asset and fee > 0:
+            s.balances[fee_asset] = s.balances.get(fee_asset, 0.0) - fee
+        if fee > 0:
+            s.fees[fee_asset] = s.fees.get(fee_asset, 0.0) + fee
+        s.time = max(s.time, r.event_time)
+        if r.side is Side.BUY:
+            if pos is None:
+                pos = Position(r.symbol, r.base_asset, r.quote_asset, mark=price, entry_time=r.event_time)
+                s.positions[r.symbol] = pos
+            s.cash -= notional + fee_quote
+            pos.qty += qty - (fee if fee_asset == r.base_asset else 0.0)
+            pos.cost += notional + fee_quote
+            pos.entry_qty += qty
+            pos.entry_notional += notional
+            pos.entry_fills += 1
+            pos.last_entry_price = price
+            pos.fees_quote += fee_quote + (fee * price if fee_asset == r.base_asset else 0.0)
+            if pos.mark == 0.0:
+                pos.mark = price
+            return None
+        # SELL: only what is held can be sold (spot, no shorting).
+        if pos is None or qty - pos.qty > max(self.dust, 1e-9 * pos.qty):
+            held = pos.qty if pos else 0.0
+            raise ValueError(f"sell of {qty} {r.symbol} exceeds the held {held}")
+        removed = qty + (fee if fee_asset == r.base_asset else 0.0)
+        removed = min(removed, pos.qty)
+        cost_removed = pos.cost * (removed / pos.qty) if pos.qty > 0 else 0.0
+        proceeds = notional - fee_quote
+        s.cash += proceeds
+        pnl = proceeds - cost_removed
+        pos.realized += pnl
+        s.realized_pnl += pnl
+        pos.qty -= removed
+        pos.cost -= cost_removed
+        pos.exit_qty += qty
+        pos.exit_notional += notional
+        pos.exit_fills += 1
+        pos.last_exit_price = price
+        pos.fees_quote += fee_quote + (fee * price if fee_asset == r.base_asset else 0.0)
+        if pos.qty > self.dust:
+            return None
+        # Flat: the round trip is complete. Any dust left is written off into the trade's PnL.
+        del s.positions[r.symbol]
+        entry_price = pos.last_entry_price if pos.entry_fills == 1 else pos.entry_notional / pos.entry_qty
+        exit_price = pos.last_exit_price if pos.exit_fills == 1 else pos.exit_notional / pos.exit_qty
+        size = pos.entry_qty
+        trade = ClosedTrade(symbol=r.symbol, entry_time=pos.entry_time, exit_time=r.event_time,
+                            entry_price=entry_price, exit_price=exit_price, size=size, pnl=pos.realized,
+                            return_pct=pos.realized / pos.entry_notional, commission=pos.fees_quote)
+        s.consecutive_losses = s.consecutive_losses + 1 if trade.pnl < 0 else 0
+        self.closed_trades.append(trade)
+        return trade
+
+    # -- persistence -------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """All state as a JSON-safe dict; `restore` of it gives an identical book."""
+        data = asdict(self._s)
+        data["closed_trades"] = [asdict(t) for t in self.closed_trades]
+        data["dust"] = self.dust
+        return copy.deepcopy(data)
+
+    @classmethod
+    def restore(cls, snap: dict[str, Any]) -> PositionBook:
+        data = copy.deepcopy(snap)
+        book = cls.__new__(cls)
+        book.dust = data.pop("dust")
+        book.closed_trades = [ClosedTrade(**t) for t in data.pop("closed_trades")]
+        data["positions"] = {k: Position(**v) for k, v in data["positions"].items()}
+        book._s = _State(**data)
+        book._seen = set(book._s.seen_fills)
+        return book
