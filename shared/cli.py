@@ -1,0 +1,203 @@
+"""`marketflow`: replay real market history through the whole pipeline, and inspect the pieces.
+
+Every command runs the same handlers the Azure Functions and the executor run; the CLI only
+reads files, wires the in-process pipeline and writes reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CASH = 10_000.0
+DEFAULT_COMMISSION = 0.001  # Binance spot's base taker fee, 0.1 %
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one clear line, exit status 2."""
+
+
+def _progress(total: int | None, desc: str) -> Any:
+    from tqdm import tqdm
+
+    # disable=None: a bar on a terminal, silence in logs and CI.
+    return tqdm(total=total, desc=desc, unit=" bars", unit_scale=True, disable=None, file=sys.stderr,
+                leave=False)
+
+
+def _load_bars(sources: Sequence[str], symbol: str | None) -> Any:
+    from shared.data import DataError, read_klines
+
+    paths = [Path(s) for s in sources]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise CliError(f"no such file: {', '.join(missing)}")
+    with _progress(None, "reading") as bar:
+        try:
+            series = read_klines(paths, symbol=symbol, progress=bar.update)
+        except DataError as exc:
+            raise CliError(f"bad market data: {exc}") from None
+    return series
+
+
+def _replay(series: Any, strategy: str, params: dict[str, str], cash: float, commission: float,
+            risk: list[str], fee_mode: str, out: Path) -> dict[str, Any]:
+    from shared.pipeline.replay import run_replay
+    from shared.report import summarize, write_report
+    from shared.risk import RiskConfig
+    from shared.strategies import StrategyConfigError
+
+    try:
+        config = RiskConfig.with_overrides(risk)
+    except ValueError as exc:
+        raise CliError(f"--risk: {exc}") from None
+    with _progress(len(series.bars), f"replay {series.symbol} {strategy}") as bar:
+        try:
+            result = run_replay(series.bars, strategy, params, cash=cash, commission=commission,
+                                fee_mode=fee_mode, risk_config=config,  # type: ignore[arg-type]
+                                progress=bar.update)
+        except StrategyConfigError as exc:
+            raise CliError(str(exc)) from None
+    write_report(result, out)
+    summary = summarize(result)
+    _print_summary(series, strategy, params, summary, out)
+    return summary
+
+
+def _print_summary(series: Any, strategy: str, params: dict[str, str], s: dict[str, Any], out: Path) -> None:
+    bars = series.bars
+    p = ", ".join(f"{k}={v}" for k, v in params.items()) or "defaults"
+    rows = [
+        ("data", f"{series.symbol} {series.interval}, {len(bars)} bars"),
+        ("data quality", series.quality.summary()),
+        ("strategy", f"{strategy} ({p})"),
+        ("trades", f"{s['n_trades']}"),
+        ("return", f"{s['return_pct']:+.4f} %"),
+        ("final equity", f"{s['equity_final']:.2f}"),
+        ("win rate", f"{s['win_rate_pct']:.2f} %"),
+        ("max drawdown", f"{s['max_drawdown_pct']:.4f} %"),
+        ("exposure", f"{s['exposure_pct']:.2f} %"),
+        ("commissions", f"{s['commissions']:.2f}"),
+        ("events", f"{s['events']} ({s['events_per_s']:,.0f}/s)"),
+        ("rejections", ", ".join(f"{k} {v}" for k, v in sorted(s["rejections"].items())) or "none"),
+        ("reduced", f"{s['reduced']}"),
+        ("report", str(out / "report.html")),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+
+
+def _params(pairs: list[str] | None) -> dict[str, str]:
+    from shared.strategies import StrategyConfigError, parse_params
+
+    try:
+        return parse_params(pairs)
+    except StrategyConfigError as exc:
+        raise CliError(str(exc)) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from shared.samples import btcusdt_1m_paths
+
+    series = _load_bars([str(p) for p in btcusdt_1m_paths()], None)
+    _replay(series, args.strategy, _params(args.param), args.cash, args.commission, args.risk,
+            args.fee_mode, Path(args.out))
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    series = _load_bars(args.source, args.symbol)
+    _replay(series, args.strategy, _params(args.param), args.cash, args.commission, args.risk,
+            args.fee_mode, Path(args.out))
+    return 0
+
+
+def cmd_indicators(args: argparse.Namespace) -> int:
+    from shared.indicators.table import write_indicators_csv
+
+    series = _load_bars(args.source, args.symbol)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    n = write_indicators_csv(series.bars, out)
+    print(f"wrote {n} rows to {out}")
+    return 0
+
+
+def cmd_strategies(args: argparse.Namespace) -> int:
+    from shared.strategies import describe
+
+    for name, info in describe().items():
+        print(f"{name}: {info['doc']}")
+        for key, meta in info["params"].items():
+            print(f"    {key} (default {meta['default']}): {meta['description']}")
+    return 0
+
+
+def _add_replay_options(p: argparse.ArgumentParser, strategy_default: str | None) -> None:
+    if strategy_default is None:
+        p.add_argument("--strategy", required=True, help="strategy name (see `marketflow strategies`)")
+    else:
+        p.add_argument("--strategy", default=strategy_default, help="strategy name (default %(default)s)")
+    p.add_argument("--param", action="append", metavar="K=V", help="strategy parameter, repeatable")
+    p.add_argument("--cash", type=float, default=DEFAULT_CASH, help="starting quote balance (default %(default)s)")
+    p.add_argument("--commission", type=float, default=DEFAULT_COMMISSION,
+                   help="commission rate per side (default %(default)s)")
+    p.add_argument("--fee-mode", choices=("quote", "received"), default="quote",
+                   help="asset fees are paid in: quote (both legs in USDT) or received (Binance default "
+                        "without BNB: a buy pays in the bought asset). Default %(default)s")
+    p.add_argument("--risk", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one risk limit, repeatable (see docs/risk.md)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="marketflow", description="Replay real Binance market history through MarketFlow's pipeline: "
+        "signals, risk (both layers), the paper executor and the position book.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="the main job: bundled BTCUSDT 1m data, sma_cross, paper broker",
+                         description="Replay the bundled BTCUSDT 1m sample (2020-01-01..03) through the whole "
+                         "pipeline with sma_cross and the paper broker; print a summary and write a report.")
+    _add_replay_options(run, "sma_cross")
+    run.add_argument("--out", default="reports/run", help="report folder (default %(default)s)")
+    run.set_defaults(func=cmd_run)
+
+    rep = sub.add_parser("replay", help="replay any Binance kline files through the pipeline",
+                         description="Replay Binance kline files (CSV or daily .zip, in time order) through "
+                         "the whole pipeline and write a report folder.")
+    rep.add_argument("--source", nargs="+", required=True, metavar="PATH", help="kline files, in time order")
+    rep.add_argument("--symbol", help="symbol (default: from the file name)")
+    _add_replay_options(rep, None)
+    rep.add_argument("--out", required=True, help="report folder")
+    rep.set_defaults(func=cmd_replay)
+
+    ind = sub.add_parser("indicators", help="streaming indicators of kline files to CSV",
+                         description="Compute the streaming indicators (TA-Lib conventions), one row per bar.")
+    ind.add_argument("--source", nargs="+", required=True, metavar="PATH", help="kline files, in time order")
+    ind.add_argument("--symbol", help="symbol (default: from the file name)")
+    ind.add_argument("--out", required=True, metavar="FILE.csv", help="output CSV")
+    ind.set_defaults(func=cmd_indicators)
+
+    st = sub.add_parser("strategies", help="list strategies and their parameters",
+                        description="List the registered strategies with their documented parameters.")
+    st.set_defaults(func=cmd_strategies)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except CliError as exc:
+        print(f"marketflow: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

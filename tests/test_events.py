@@ -1,0 +1,148 @@
+"""Event schemas: deterministic ids, canonical encoding, strict typed decoding."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from shared.events import (
+    DecisionStatus,
+    ExecutionReport,
+    Fill,
+    Kline,
+    MalformedEvent,
+    OrderIntent,
+    OrderStatus,
+    RiskDecision,
+    Side,
+    Signal,
+    Trade,
+    UnknownEventType,
+    UnknownSchemaVersion,
+    decode,
+    decode_as,
+    encode,
+)
+
+
+def kline(open_time: int = 1_577_836_800_000, close: float = 7200.5) -> Kline:
+    return Kline.create(symbol="BTCUSDT", interval="1m", open_time=open_time, close_time=open_time + 59_999,
+                        open=7195.24, high=7260.0, low=7190.1, close=close, volume=12.5)
+
+
+def signal() -> Signal:
+    k = kline()
+    return Signal.create(symbol="BTCUSDT", strategy="sma_cross", side=Side.BUY, price=k.close,
+                         bar_open_time=k.open_time, bar_close_time=k.close_time, market_event_id=k.event_id,
+                         correlation_id=k.correlation_id)
+
+
+def intent() -> OrderIntent:
+    s = signal()
+    return OrderIntent(event_id=OrderIntent.make_id(s.event_id), correlation_id=s.correlation_id,
+                       event_time=s.event_time, symbol=s.symbol, strategy=s.strategy, side=s.side,
+                       quote_quantity=1000.0, reference_price=s.price, signal_id=s.event_id)
+
+
+def all_events() -> list:
+    i = intent()
+    fill = Fill(price=7201.0, quantity=0.1386, commission=0.998, commission_asset="USDT", trade_id=7)
+    report = ExecutionReport.create(intent=i, status=OrderStatus.FILLED, venue="paper", order_id=1,
+                                    base_asset="BTC", quote_asset="USDT", fills=(fill,), event_time=1)
+    decision = RiskDecision.create(layer=1, subject_id=i.signal_id, symbol="BTCUSDT",
+                                   status=DecisionStatus.REJECTED, reasons=("POSITION_OPEN",), detail="x",
+                                   correlation_id=i.correlation_id, event_time=5)
+    trade = Trade.create(symbol="TRXUSDT", trade_id=348656870, price=0.2301, quantity=100.0,
+                         trade_time=1_741_046_401_271, is_buyer_maker=True)
+    return [kline(), trade, signal(), i, decision, report]
+
+
+@pytest.mark.parametrize("event", all_events(), ids=lambda e: e.type)
+def test_round_trip_is_exact_and_canonical(event) -> None:
+    data = encode(event)
+    assert decode(data) == event
+    assert encode(decode(data)) == data
+    # Canonical: sorted keys, no whitespace.
+    obj = json.loads(data)
+    assert list(obj) == sorted(obj)
+    assert b" " not in data.replace(b"sma_cross", b"")
+
+
+def test_ids_are_deterministic_and_distinct() -> None:
+    assert kline().event_id == kline().event_id
+    assert kline().event_id != kline(open_time=1_577_836_860_000).event_id
+    assert signal().event_id == signal().event_id
+    assert intent().event_id == OrderIntent.make_id(signal().event_id)
+    assert len({e.event_id for e in all_events()}) == len(all_events())
+
+
+def test_correlation_follows_the_decision() -> None:
+    k, s, i = kline(), signal(), intent()
+    assert s.correlation_id == k.event_id == i.correlation_id
+    assert s.market_event_id == k.event_id
+
+
+def test_client_order_id_fits_binance() -> None:
+    coid = intent().client_order_id
+    assert re.fullmatch(r"^[.A-Za-z:/0-9_-]{1,36}$", coid)
+    assert coid == intent().client_order_id  # derived, not random
+
+
+def test_unknown_schema_version_is_typed_and_names_the_field() -> None:
+    obj = json.loads(encode(kline()))
+    obj["schema_version"] = 2
+    with pytest.raises(UnknownSchemaVersion) as err:
+        decode(json.dumps(obj))
+    assert err.value.field == "schema_version"
+    assert "2" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda o: o.pop("close"), "close"),
+        (lambda o: o.update(close="abc"), "close"),
+        (lambda o: o.update(open=-1.0), "open"),
+        (lambda o: o.update(symbol="btc usdt"), "symbol"),
+        (lambda o: o.update(unexpected=1), "unexpected"),
+        (lambda o: o.pop("schema_version"), "schema_version"),
+        (lambda o: o.update(type="candle"), "type"),
+    ],
+)
+def test_malformed_bodies_name_the_field(mutate, field) -> None:
+    obj = json.loads(encode(kline()))
+    mutate(obj)
+    with pytest.raises((MalformedEvent, UnknownEventType)) as err:
+        decode(json.dumps(obj))
+    assert err.value.field == field
+    assert field in str(err.value)
+
+
+def test_ohlc_inconsistency_is_rejected() -> None:
+    obj = json.loads(encode(kline()))
+    obj["high"] = 1.0
+    with pytest.raises(MalformedEvent, match="high"):
+        decode(json.dumps(obj))
+
+
+def test_not_json_and_not_an_object() -> None:
+    with pytest.raises(MalformedEvent, match="not JSON"):
+        decode(b"\xff{")
+    with pytest.raises(MalformedEvent, match="list"):
+        decode(b"[1, 2]")
+
+
+def test_decode_as_requires_the_type() -> None:
+    assert decode_as(encode(signal()), Signal) == signal()
+    with pytest.raises(UnknownEventType):
+        decode_as(encode(kline()), Signal)
+
+
+def test_intent_needs_exactly_one_size() -> None:
+    s = signal()
+    with pytest.raises(ValueError, match="exactly one"):
+        OrderIntent(event_id=OrderIntent.make_id(s.event_id), correlation_id=s.correlation_id,
+                    event_time=s.event_time, symbol=s.symbol, strategy=s.strategy, side=s.side,
+                    quantity=1.0, quote_quantity=1.0, reference_price=s.price, signal_id=s.event_id)
