@@ -1,0 +1,145 @@
+"""Summary figures of a replay, defined exactly as backtesting.py 0.6.6 computes them.
+
+MarketFlow's replay is checked against backtesting.py trade for trade, so its headline numbers
+must mean the same thing: a user comparing our report with a backtesting.py run should see the
+same Return, Win Rate, Exposure and Max. Drawdown, not numbers that differ by definition. Each
+figure is computed with the same float operations in the same order as `backtesting._stats`,
+in plain Python (numpy is not a runtime dependency).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.market import Bar
+    from shared.pipeline.replay import ReplayResult
+    from shared.portfolio import ClosedTrade
+
+#: The keys `summarize` returns, in this order (summary.json keeps it).
+SUMMARY_KEYS: tuple[str, ...] = (
+    "n_trades", "return_pct", "equity_final", "win_rate_pct", "max_drawdown_pct", "exposure_pct",
+    "commissions", "events", "events_per_s", "rejections", "reduced",
+)
+
+
+def bar_index(open_times: Sequence[int], time: int) -> int:
+    """Index of the bar a fill at `time` (ms UTC) happened in: the last bar opened at or before it.
+
+    Replay fills at a bar's open, so this is the bar whose open time equals the fill time; the
+    bisection also places fills that happen inside a bar (trade-level data) in that bar.
+    """
+    i = bisect_right(open_times, time) - 1
+    if i < 0:
+        raise ValueError(f"time {time} is before the first bar ({open_times[0] if open_times else None})")
+    return i
+
+
+def trade_bars(bars: Sequence[Bar], trades: Sequence[ClosedTrade]) -> list[tuple[int, int]]:
+    """(entry bar, exit bar) index of each closed trade: backtesting.py's EntryBar/ExitBar."""
+    open_times = [b.open_time for b in bars]
+    return [(bar_index(open_times, t.entry_time), bar_index(open_times, t.exit_time)) for t in trades]
+
+
+def exposure_pct(n_bars: int, spans: Sequence[tuple[int, int]]) -> float:
+    """Share of bars, in %, inside [entry bar, exit bar] of some closed trade, both ends included.
+
+    backtesting.py counts the exit bar as exposed although the position is closed at its open,
+    and counts time in bars, not clock time (gaps in the data do not weigh). Overlapping spans
+    count once. An open position at the end is not a closed trade, so it does not count.
+    """
+    if n_bars <= 0:
+        return 0.0
+    exposed = bytearray(n_bars)
+    for entry, exit_ in spans:
+        lo, hi = max(entry, 0), min(exit_, n_bars - 1)
+        if hi >= lo:
+            exposed[lo:hi + 1] = b"\x01" * (hi - lo + 1)
+    return sum(exposed) / n_bars * 100
+
+
+def drawdown_pct(equity: Sequence[float]) -> list[float]:
+    """Drawdown of each point from the running peak, in % (<= 0), as `1 - equity/peak`."""
+    out: list[float] = []
+    peak = float("-inf")
+    for e in equity:
+        if e > peak:
+            peak = e
+        out.append(-(1 - e / peak) * 100 if peak > 0 else 0.0)
+    return out
+
+
+def max_drawdown_pct(equity: Sequence[float]) -> float:
+    """Deepest peak-to-trough fall of the close-marked equity curve, as a negative %.
+
+    backtesting.py: `-(1 - equity / maximum.accumulate(equity)).max() * 100`; a curve that never
+    falls gives -0.0, which is what it prints too.
+    """
+    peak = float("-inf")
+    worst = 0.0
+    for e in equity:
+        if e > peak:
+            peak = e
+        if peak > 0:
+            dd = 1 - e / peak
+            if dd > worst:
+                worst = dd
+    return -worst * 100
+
+
+def win_rate_pct(trades: Sequence[ClosedTrade]) -> float:
+    """Share of closed trades with PnL > 0 (after commission), in %; NaN without closed trades.
+
+    NaN, as backtesting.py gives, keeps the figure a float for printing; summary.json writes it
+    as null. A zero-PnL trade is not a win.
+    """
+    if not trades:
+        return math.nan
+    return sum(1 for t in trades if t.pnl > 0) / len(trades) * 100
+
+
+def return_pct(final_equity: float, cash: float) -> float:
+    """Total return of the final equity (open position marked at the last close) on the initial cash, in %."""
+    return (final_equity - cash) / cash * 100
+
+
+def summarize(result: ReplayResult) -> dict[str, Any]:
+    """The headline figures of a replay, with backtesting.py's definitions.
+
+    - n_trades: closed round trips only; a position still open at the end is not a trade.
+    - return_pct: `(equity_final - cash) / cash * 100`.
+    - equity_final: equity marked at the last bar's close, the open position included at that
+      close with its entry commission paid and no exit commission.
+    - win_rate_pct: closed trades with PnL > 0 over all closed trades, in % (NaN if none).
+    - max_drawdown_pct: deepest fall of the close-marked equity curve from its running peak,
+      negative % (`-max(1 - equity/peak) * 100`).
+    - exposure_pct: share of bars inside [entry bar, exit bar], inclusive, of closed trades, in %;
+      bar indexes come from the fill times (the open time of the fill bar).
+    - commissions: both legs' commissions of closed trades, in the quote asset; the entry
+      commission of an open position is in the equity but not here.
+    - events: events the pipeline handled (bars, signals, decisions, intents, reports).
+    - events_per_s: events over the replay's wall time (NaN if it was not measured); it varies
+      run to run, unlike every other figure.
+    - rejections: risk rejection reason code -> count (both layers).
+    - reduced: intents that risk cut down instead of rejecting.
+    """
+    bars = result.bars
+    trades = result.trades
+    spans = trade_bars(bars, trades)
+    elapsed = result.elapsed_s
+    return {
+        "n_trades": len(trades),
+        "return_pct": return_pct(result.final_equity, result.cash),
+        "equity_final": float(result.final_equity),
+        "win_rate_pct": win_rate_pct(trades),
+        "max_drawdown_pct": max_drawdown_pct(result.equity),
+        "exposure_pct": exposure_pct(len(bars), spans),
+        "commissions": float(sum(t.commission for t in trades)),
+        "events": int(result.events),
+        "events_per_s": result.events / elapsed if elapsed > 0 else math.nan,
+        "rejections": {k: int(v) for k, v in sorted(result.rejections.items())},
+        "reduced": int(result.reduced),
+    }

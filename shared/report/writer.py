@@ -1,0 +1,299 @@
+"""Write a replay's report folder: summary.json, trades.csv, equity.csv and report.html.
+
+The CSVs and the JSON are for machines (diffing runs, comparing with backtesting.py), so they
+keep full float precision (`repr`) and ISO-8601 UTC times. The HTML is for people: one file,
+no scripts, fonts or network, that opens the same offline as it does attached to an e-mail.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from html import escape
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import TYPE_CHECKING, Any
+
+from .metrics import drawdown_pct, summarize, trade_bars
+from .svg import Chart, Marker, Segment, Series
+
+if TYPE_CHECKING:
+    from shared.pipeline.replay import ReplayResult
+    from shared.portfolio import ClosedTrade, Position
+
+TRADE_COLUMNS: tuple[str, ...] = ("entry_time", "exit_time", "entry_price", "exit_price", "size", "pnl",
+                                  "return_pct")
+EQUITY_COLUMNS: tuple[str, ...] = ("time", "equity")
+#: Rows of the HTML trades table; trades.csv always has every trade.
+MAX_TABLE_ROWS = 2000
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_WIN, _LOSS, _OPEN = "#15803d", "#dc2626", "#2563eb"
+_EQUITY, _BUYHOLD, _PRICE, _DD = "#2563eb", "#9aa5b1", "#3e4c59", "#dc2626"
+
+
+def iso_utc(ms: int) -> str:
+    """ISO-8601 UTC of Unix ms, e.g. 2020-01-01T00:34:00Z (milliseconds only when not zero)."""
+    d = _EPOCH + timedelta(milliseconds=int(ms))
+    if d.microsecond:
+        return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}Z"
+    return d.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _human_utc(ms: int) -> str:
+    d = _EPOCH + timedelta(milliseconds=int(ms))
+    return d.strftime("%Y-%m-%d %H:%M:%S" if d.second or d.microsecond else "%Y-%m-%d %H:%M")
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities become null: summary.json must stay strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _entry_price(pos: Position) -> float:
+    return pos.last_entry_price if pos.entry_fills == 1 else pos.entry_notional / pos.entry_qty
+
+
+def _open_position(result: ReplayResult) -> dict[str, Any] | None:
+    pos = result.open_position
+    if pos is None or pos.qty <= 0:
+        return None
+    return {
+        "symbol": pos.symbol,
+        "size": pos.qty,
+        "entry_time": iso_utc(pos.entry_time),
+        "entry_price": _entry_price(pos),
+        "cost": pos.cost,
+        "mark_price": pos.mark,
+        # Marked at the last close, entry commission paid, no exit commission: as in equity_final.
+        "unrealized_pnl": pos.unrealized,
+    }
+
+
+def build_summary(result: ReplayResult) -> dict[str, Any]:
+    """summary.json's content: `summarize` first, then what the run was (extra keys)."""
+    bars = result.bars
+    out = dict(summarize(result))
+    out.update({
+        "symbol": result.symbol,
+        "interval": bars[0].interval if bars else None,
+        "strategy": result.strategy,
+        "params": dict(result.params),
+        "cash": float(result.cash),
+        "commission": float(result.commission),
+        "n_bars": len(bars),
+        "first_bar": iso_utc(bars[0].open_time) if bars else None,
+        "last_bar": iso_utc(bars[-1].open_time) if bars else None,
+        "elapsed_s": result.elapsed_s,
+        "open_position": _open_position(result),
+    })
+    return _json_safe(out)
+
+
+def write_report(result: ReplayResult, out_dir: Path) -> Path:
+    """Write the four report files into `out_dir` (created if needed); returns report.html's path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = build_summary(result)
+    (out_dir / "summary.json").write_text(
+        json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n", encoding="utf-8")
+    _write_trades(result.trades, out_dir / "trades.csv")
+    _write_equity(result, out_dir / "equity.csv")
+    html_path = out_dir / "report.html"
+    html_path.write_text(render_html(result, summary), encoding="utf-8")
+    return html_path
+
+
+def _write_trades(trades: Sequence[ClosedTrade], path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(TRADE_COLUMNS)
+        for t in trades:
+            w.writerow((iso_utc(t.entry_time), iso_utc(t.exit_time), repr(float(t.entry_price)),
+                        repr(float(t.exit_price)), repr(float(t.size)), repr(float(t.pnl)),
+                        repr(float(t.return_pct))))
+
+
+def _write_equity(result: ReplayResult, path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(EQUITY_COLUMNS)
+        for bar, eq in zip(result.bars, result.equity, strict=True):
+            w.writerow((iso_utc(bar.open_time), repr(float(eq))))
+
+
+# -- HTML ------------------------------------------------------------------------------------
+
+def _num(v: float | None, decimals: int = 2, suffix: str = "", sign: bool = False) -> str:
+    if v is None or not math.isfinite(v):
+        return "–"
+    return f"{v:+,.{decimals}f}{suffix}" if sign else f"{v:,.{decimals}f}{suffix}"
+
+
+def _price_decimals(v: float) -> int:
+    """Six significant digits, at least two decimals: 7,180.60 and 0.234500 both read right."""
+    if v <= 0 or not math.isfinite(v):
+        return 2
+    return max(2, min(8, 5 - math.floor(math.log10(v))))
+
+
+def _cls(v: float) -> str:
+    return "pos" if v > 0 else "neg" if v < 0 else ""
+
+
+def _card(label: str, value: str, cls: str = "") -> str:
+    c = f' class="v {cls}"' if cls else ' class="v"'
+    return f'<div class="card"><div class="k">{escape(label)}</div><div{c}>{escape(value)}</div></div>'
+
+
+def _axis_number(v: float, decimals: int) -> str:
+    return f"{v:,.{decimals}f}"
+
+
+def _axis_pct(v: float, decimals: int) -> str:
+    return f"{v:,.{decimals}f} %"
+
+
+def render_html(result: ReplayResult, summary: Mapping[str, Any] | None = None) -> str:
+    """The self-contained HTML report (inline CSS and SVG only)."""
+    s = dict(summary) if summary is not None else build_summary(result)
+    bars = result.bars
+    symbol = result.symbol
+    interval = bars[0].interval if bars else ""
+    params = ", ".join(f"{k}={v}" for k, v in result.params.items()) or "defaults"
+    times = [b.open_time for b in bars]
+    x_range = (times[0], times[-1]) if times else (0, 1)
+
+    ret = s["return_pct"]
+    cards = [
+        _card("Return", _num(ret, 2, " %", sign=True), _cls(ret)),
+        _card("Final equity", _num(s["equity_final"], 2)),
+        _card("Max drawdown", _num(s["max_drawdown_pct"], 2, " %"), "neg" if s["max_drawdown_pct"] else ""),
+        _card("Closed trades", f"{s['n_trades']:,}"),
+        _card("Win rate", _num(s["win_rate_pct"], 1, " %")),
+        _card("Exposure", _num(s["exposure_pct"], 1, " %")),
+        _card("Commissions", _num(s["commissions"], 2)),
+        _card("Events", f"{s['events']:,}"),
+    ]
+    rejections = ", ".join(f"{escape(k)} {v:,}" for k, v in s["rejections"].items()) or "none"
+    eps = s.get("events_per_s")
+    meta = [
+        f"<b>{escape(symbol)} {escape(interval)}</b>, {len(bars):,} bars",
+        f"cash <b>{_num(result.cash, 2)}</b>",
+        f"commission <b>{result.commission * 100:g} %</b> per side",
+        f"{_num(eps, 0)} events/s" if eps is not None else "",
+        f"risk rejections: {rejections}",
+        f"reduced: {s['reduced']:,}",
+    ]
+    op = s.get("open_position")
+    open_note = ""
+    if op and result.open_position is not None:
+        open_note = (
+            f'<p class="open"><b>Position open at the end</b>: {op["size"]:.8f} {escape(symbol)} since '
+            f"{escape(_human_utc(result.open_position.entry_time))} UTC at "
+            f"{_num(op['entry_price'], _price_decimals(op['entry_price']))}, "
+            f"{_num(op['unrealized_pnl'], 2, sign=True)} at the last close. It is in the final equity and "
+            "the return, not in the trades, win rate, exposure or commissions.</p>")
+
+    equity_svg, drawdown_svg, price_svg = _charts(result, x_range)
+    page = Template(resources.files("shared.report").joinpath("template.html").read_text(encoding="utf-8"))
+    title = f"{symbol} {interval} {result.strategy} — MarketFlow replay"
+    first = _human_utc(times[0]) if times else ""
+    last = _human_utc(times[-1]) if times else ""
+    return page.substitute(
+        title=escape(title),
+        heading=escape(f"{symbol} {interval} · {result.strategy} ({params})"),
+        subtitle=escape(f"Replay {first} → {last} UTC (bar open times)"),
+        cards="\n".join(cards),
+        meta=" · ".join(m for m in meta if m),
+        open_note=open_note,
+        equity_svg=equity_svg,
+        drawdown_svg=drawdown_svg,
+        price_svg=price_svg,
+        price_note=("▲ entry fill and ▼ exit fill, at the fill bar's open; green: the trade won after "
+                    "commissions, red: it lost" + ("; blue: the position still open at the end" if op else "")
+                    + ". Hover a marker for its details."),
+        trades_table=_trades_table(result),
+        footer=("MarketFlow · times in UTC · equity marked at each bar's close · figures follow "
+                "backtesting.py 0.6.6's definitions (shared/report/metrics.py)"),
+    )
+
+
+def _charts(result: ReplayResult, x_range: tuple[int, int]) -> tuple[str, str, str]:
+    bars = result.bars
+    times = [b.open_time for b in bars]
+    closes = [b.close for b in bars]
+    cash = result.cash
+    series = [Series("Strategy equity", times, result.equity, _EQUITY, width=1.8)]
+    if closes and closes[0] > 0:
+        base = closes[0]
+        series.insert(0, Series("Buy & hold", times, [cash * c / base for c in closes], _BUYHOLD, width=1.2))
+    series.insert(0, Series("", [x_range[0], x_range[1]], [cash, cash], "#cbd2d9", width=1, dash="4 4"))
+    equity = Chart("equity", "Equity (quote, marked at close)", series, x_range, _axis_number, height=330)
+
+    dd = drawdown_pct(result.equity)
+    lo = min(dd) if dd else 0.0
+    drawdown = Chart("drawdown", "Drawdown from peak (%)",
+                     [Series("", times, dd, _DD, width=1.2, fill_to=0.0, fill_opacity=0.22)],
+                     x_range, _axis_pct, height=200, y_range=(lo if lo < 0 else -1.0, 0.0), snap=True)
+
+    markers: list[Marker] = []
+    segments: list[Segment] = []
+    spans = trade_bars(bars, result.trades)
+    for n, (t, (eb, xb)) in enumerate(zip(result.trades, spans, strict=True), 1):
+        color = _WIN if t.pnl > 0 else _LOSS
+        d = _price_decimals(t.entry_price)
+        info = (f"#{n} {_human_utc(t.entry_time)} → {_human_utc(t.exit_time)} ({xb - eb} bars), "
+                f"size {t.size:.8f}, {t.entry_price:,.{d}f} → {t.exit_price:,.{d}f}, "
+                f"PnL {t.pnl:+,.2f} ({t.return_pct * 100:+.2f} %)")
+        segments.append(Segment(t.entry_time, t.entry_price, t.exit_time, t.exit_price, color))
+        markers.append(Marker(t.entry_time, t.entry_price, color, True, "entry " + info))
+        markers.append(Marker(t.exit_time, t.exit_price, color, False, "exit " + info))
+    pos = result.open_position
+    legend: list[tuple[str, str, str]] = [("Win", _WIN, "up"), ("Loss", _LOSS, "up")]
+    if pos is not None and pos.qty > 0:
+        ep = _entry_price(pos)
+        markers.append(Marker(pos.entry_time, ep, _OPEN, True,
+                              f"open: entry {_human_utc(pos.entry_time)} @ {ep:,.{_price_decimals(ep)}f}, "
+                              f"size {pos.qty:.8f}, {pos.unrealized:+,.2f} at the last close"))
+        legend.append(("Open", _OPEN, "up"))
+    price = Chart("price", f"{result.symbol} close with trades", [Series("Close", times, closes, _PRICE, width=1.1)],
+                  x_range, _axis_number, height=400, markers=markers, segments=segments, legend_extra=legend)
+    return equity.render(), drawdown.render(), price.render()
+
+
+def _trades_table(result: ReplayResult) -> str:
+    trades = result.trades
+    if not trades:
+        return '<p class="note">No closed trades.</p>'
+    spans = trade_bars(result.bars, trades)
+    head = ("<tr><th>#</th><th class=\"t\">Entry (UTC)</th><th class=\"t\">Exit (UTC)</th><th>Bars</th>"
+            "<th>Entry price</th><th>Exit price</th><th>Size</th><th>PnL</th><th>Return</th>"
+            "<th>Commission</th></tr>")
+    rows: list[str] = []
+    for n, (t, (eb, xb)) in enumerate(zip(trades, spans, strict=True), 1):
+        if n > MAX_TABLE_ROWS:
+            break
+        d = _price_decimals(t.entry_price)
+        c = _cls(t.pnl)
+        rows.append(
+            f"<tr><td>{n}</td><td class=\"t\">{_human_utc(t.entry_time)}</td>"
+            f"<td class=\"t\">{_human_utc(t.exit_time)}</td><td>{xb - eb}</td>"
+            f"<td>{t.entry_price:,.{d}f}</td><td>{t.exit_price:,.{d}f}</td><td>{t.size:.8f}</td>"
+            f"<td class=\"{c}\">{t.pnl:+,.2f}</td><td class=\"{c}\">{t.return_pct * 100:+.2f} %</td>"
+            f"<td>{t.commission:,.2f}</td></tr>")
+    more = ""
+    if len(trades) > MAX_TABLE_ROWS:
+        more = (f'<p class="note">First {MAX_TABLE_ROWS:,} of {len(trades):,} trades shown; '
+                "trades.csv lists them all.</p>")
+    return f"<table>\n<thead>{head}</thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>" + more
