@@ -1,0 +1,172 @@
+"""Dead letters: events a consumer could not process, kept with the reason, never silently dropped.
+
+The Functions host checkpoints a batch even when the function raises, so a consumer cannot leave
+a bad event "in the hub" to look at later: it records it here (raw body base64, the error with
+the field it names, where the event sat in the hub) and moves on with the good ones.
+
+A record's id is derived from the hub, the consumer, where the event sat and a hash of its body,
+and the blob path from the event's enqueued time, so a redelivered bad event lands on the same
+record instead of adding a second one.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared import topology
+from shared.events import deterministic_id
+
+from .settings import default_credential, resolve_connection
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_STORAGE_SETTING = "DEADLETTER_STORAGE"
+
+
+class DeadLetter(BaseModel):
+    """One undeliverable event and why. Serialized as the blob's JSON."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dead_letter_id: str
+    reason: str
+    error_type: str
+    field: str | None = None
+    hub: str
+    consumer: str
+    event_id: str | None = None
+    partition_id: str | None = None
+    partition_key: str | None = None
+    sequence_number: int | None = None
+    offset: str | None = None
+    enqueued_time: int | None = Field(default=None, description="Unix ms UTC, as the hub stamped it")
+    body_sha256: str
+    body_b64: str
+    first_seen: int = Field(description="Unix ms UTC when this consumer first dead-lettered it")
+
+    @classmethod
+    def create(cls, *, body: bytes, error: BaseException, hub: str, consumer: str,
+               event_id: str | None = None, partition_id: str | None = None,
+               partition_key: str | None = None, sequence_number: int | None = None,
+               offset: str | int | None = None, enqueued_time: int | None = None,
+               now_ms: int | None = None) -> DeadLetter:
+        """Build the record of `body` failing with `error`; the id is stable across redeliveries."""
+        digest = hashlib.sha256(body).hexdigest()
+        dl_id = deterministic_id("dead-letter", hub, consumer, partition_key or "", sequence_number
+                                 if sequence_number is not None else "", digest)
+        field = getattr(error, "field", None)
+        return cls(
+            dead_letter_id=dl_id, reason=str(error) or type(error).__name__,
+            error_type=type(error).__name__, field=field if isinstance(field, str) else None,
+            hub=hub, consumer=consumer, event_id=event_id, partition_id=partition_id,
+            partition_key=partition_key, sequence_number=sequence_number,
+            offset=None if offset is None else str(offset), enqueued_time=enqueued_time,
+            body_sha256=digest, body_b64=base64.b64encode(body).decode("ascii"),
+            first_seen=int(time.time() * 1000) if now_ms is None else now_ms)
+
+    @property
+    def body(self) -> bytes:
+        return base64.b64decode(self.body_b64)
+
+    def blob_name(self) -> str:
+        """`<hub>/<yyyy>/<mm>/<dd>/<id>.json`, dated by enqueued time so redeliveries share a path."""
+        ms = self.enqueued_time if self.enqueued_time is not None else self.first_seen
+        day = datetime.fromtimestamp(ms / 1000, tz=UTC)
+        return f"{self.hub}/{day:%Y}/{day:%m}/{day:%d}/{self.dead_letter_id}.json"
+
+
+class DeadLetterSink(Protocol):
+    """Stores dead letters. Raises when it cannot: the batch is then retried, nothing is lost."""
+
+    def put(self, record: DeadLetter) -> None: ...
+
+
+class InMemoryDeadLetterSink:
+    """Keeps records by blob name, like the blob sink: a redelivery does not add a record."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, DeadLetter] = {}
+        self.puts = 0
+
+    def put(self, record: DeadLetter) -> None:
+        self.puts += 1
+        self.records.setdefault(record.blob_name(), record)
+
+    def all(self) -> list[DeadLetter]:
+        return list(self.records.values())
+
+
+class BlobDeadLetterSink:
+    """Writes each record as JSON to the `dead-letter` container.
+
+    The first write of a record wins (`overwrite=False`; "already exists" is success): a
+    redelivered bad event maps to the same blob, so it neither duplicates the record nor
+    overwrites its `first_seen`. A missing container is created once (Azurite, fresh accounts).
+    """
+
+    def __init__(self, container: Any) -> None:
+        self._container = container
+        self._ensured = False
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, setting: str = DEAD_LETTER_STORAGE_SETTING,
+                      environ: Mapping[str, str] | None = None,
+                      credential: Any | None = None) -> BlobDeadLetterSink:
+        """`<setting>` connection string (UseDevelopmentStorage=true locally), or
+        `<setting>__blobServiceUri` with the managed identity."""
+        from azure.storage.blob import BlobServiceClient
+
+        conn = resolve_connection(setting, "blobServiceUri", environ)
+        if conn.connection_string is not None:
+            service = BlobServiceClient.from_connection_string(conn.connection_string)
+        else:
+            cred = credential if credential is not None else default_credential(conn.client_id)
+            service = BlobServiceClient(account_url=conn.endpoint, credential=cred)
+        return cls(service.get_container_client(topology.DEAD_LETTER_CONTAINER))
+
+    def put(self, record: DeadLetter) -> None:
+        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+        name = record.blob_name()
+        data = record.model_dump_json().encode("utf-8")
+        try:
+            self._upload(name, data)
+        except ResourceExistsError:
+            return  # already recorded by an earlier delivery
+        except ResourceNotFoundError:
+            if self._ensured:
+                raise
+            self._ensure_container()
+            try:
+                self._upload(name, data)
+            except ResourceExistsError:
+                return
+
+    def _upload(self, name: str, data: bytes) -> None:
+        from azure.storage.blob import ContentSettings
+
+        self._container.upload_blob(name, data, overwrite=False,
+                                    content_settings=ContentSettings(content_type="application/json"),
+                                    metadata={"hub": name.split("/", 1)[0]})
+
+    def _ensure_container(self) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        with self._lock:
+            if self._ensured:
+                return
+            with contextlib.suppress(ResourceExistsError):  # another instance won the race
+                self._container.create_container()
+            self._ensured = True
+            log.info("created dead-letter container %s", topology.DEAD_LETTER_CONTAINER)

@@ -1,0 +1,224 @@
+"""OpenTelemetry traces and metrics for every MarketFlow process, set up once.
+
+Locally nothing is exported (no collector is needed to run or test anything); in Azure, where
+`APPLICATIONINSIGHTS_CONNECTION_STRING` is set (a Key Vault reference in the app settings), the
+Azure Monitor distro exports traces, metrics and logs. The connection string is handed to the
+distro and never logged or echoed.
+
+The counters are the pipeline's business metrics. Handlers and replay keep plain ints or lists on
+their hot paths and hand them over in bulk (`Metrics.add_many`, `Metrics.record_outputs`): one
+OTel call per distinct attribute set, not one per event, which a replay of millions of bars
+could not afford.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from opentelemetry import metrics as otel_metrics
+from opentelemetry import trace
+from opentelemetry.metrics import Meter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+
+from shared.events import Event, ExecutionReport, RiskDecision, Signal
+
+log = logging.getLogger(__name__)
+
+INSTRUMENTATION_NAME = "marketflow"
+APPINSIGHTS_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+SERVICE_NAME_SETTING = "OTEL_SERVICE_NAME"
+DEFAULT_SERVICE_NAME = "marketflow"
+
+EVENTS = "marketflow.events"
+SIGNALS = "marketflow.signals"
+DECISIONS = "marketflow.decisions"
+FILLS = "marketflow.fills"
+DEAD_LETTERS = "marketflow.dead_letters"
+
+COUNTERS: dict[str, tuple[str, str]] = {
+    EVENTS: ("{event}", "events consumed, by hub, consumer and outcome (ok, duplicate, dead_letter)"),
+    SIGNALS: ("{signal}", "strategy signals emitted, by strategy and side"),
+    DECISIONS: ("{decision}", "risk decisions, by layer, status and (first) reason code"),
+    FILLS: ("{fill}", "fills booked, by side and venue"),
+    DEAD_LETTERS: ("{event}", "events dead-lettered, by hub, consumer and error type"),
+}
+
+Attributes = Mapping[str, str]
+_AttrKey = tuple[tuple[str, str], ...]
+
+
+def _key(attributes: Attributes | None) -> _AttrKey:
+    return tuple(sorted(attributes.items())) if attributes else ()
+
+
+def signal_attributes(signal: Signal) -> dict[str, str]:
+    return {"strategy": signal.strategy, "side": signal.side.value}
+
+
+def decision_attributes(decision: RiskDecision) -> dict[str, str]:
+    """Status and the first reason code ("none" when approved unchanged): bounded cardinality."""
+    return {"layer": str(decision.layer), "status": decision.status.value,
+            "reason": decision.reasons[0] if decision.reasons else "none"}
+
+
+def fill_attributes(report: ExecutionReport) -> dict[str, str]:
+    return {"side": report.side.value, "venue": report.venue}
+
+
+class Metrics:
+    """The five MarketFlow counters on one meter."""
+
+    def __init__(self, meter: Meter) -> None:
+        self._counters = {name: meter.create_counter(name, unit=unit, description=desc)
+                          for name, (unit, desc) in COUNTERS.items()}
+
+    def add(self, name: str, value: int = 1, attributes: Attributes | None = None) -> None:
+        """Add to one counter; unknown names fail loudly (a typo must not vanish into a new metric)."""
+        if value < 0:
+            raise ValueError(f"counter {name} cannot go down ({value})")
+        counter = self._counters.get(name)
+        if counter is None:
+            raise KeyError(f"unknown metric {name!r}; known: {sorted(self._counters)}")
+        if value:
+            counter.add(value, attributes=dict(attributes) if attributes else None)
+
+    def add_many(self, counts: Iterable[tuple[str, int, Attributes | None]]) -> None:
+        """Bulk form: (metric, value, attributes) triples, summed per attribute set first."""
+        totals: Counter[tuple[str, _AttrKey]] = Counter()
+        for name, value, attributes in counts:
+            totals[(name, _key(attributes))] += value
+        for (name, attrs), value in totals.items():
+            self.add(name, value, dict(attrs))
+
+    def record_outputs(self, events: Iterable[Event]) -> None:
+        """Count signals, decisions and fills among `events` (any mix), aggregated before recording."""
+        totals: Counter[tuple[str, _AttrKey]] = Counter()
+        for event in events:
+            if isinstance(event, Signal):
+                totals[(SIGNALS, _key(signal_attributes(event)))] += 1
+            elif isinstance(event, RiskDecision):
+                totals[(DECISIONS, _key(decision_attributes(event)))] += 1
+            elif isinstance(event, ExecutionReport) and event.fills:
+                totals[(FILLS, _key(fill_attributes(event)))] += len(event.fills)
+        for (name, attrs), value in totals.items():
+            self.add(name, value, dict(attrs))
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    """What `setup` built for this process."""
+
+    exporter: Literal["none", "azure_monitor"]
+    service_name: str
+    meter_provider: Any
+    tracer_provider: Any
+    metrics: Metrics
+
+    def tracer(self) -> trace.Tracer:
+        return self.tracer_provider.get_tracer(INSTRUMENTATION_NAME)  # type: ignore[no-any-return]
+
+
+_lock = threading.Lock()
+_state: Telemetry | None = None
+_globals_set = False
+
+
+def _configure_azure_monitor(**kwargs: Any) -> None:
+    """Indirection so tests can observe the call without exporting anything."""
+    from azure.monitor.opentelemetry import configure_azure_monitor
+
+    configure_azure_monitor(**kwargs)
+
+
+def setup(*, service_name: str | None = None, metric_readers: Sequence[MetricReader] = (),
+          environ: Mapping[str, str] | None = None) -> Telemetry:
+    """Set up traces and metrics once per process; later calls return the first setup.
+
+    `metric_readers` adds readers (an InMemoryMetricReader in tests) next to any exporter.
+    """
+    global _state, _globals_set
+    with _lock:
+        if _state is not None:
+            return _state
+        env = os.environ if environ is None else environ
+        name = service_name or env.get(SERVICE_NAME_SETTING) or DEFAULT_SERVICE_NAME
+        resource = Resource.create({SERVICE_NAME: name})
+        connection_string = env.get(APPINSIGHTS_SETTING, "").strip()
+        if connection_string:
+            _configure_azure_monitor(connection_string=connection_string, resource=resource,
+                                     metric_readers=list(metric_readers), logger_name=INSTRUMENTATION_NAME)
+            meter_provider: Any = otel_metrics.get_meter_provider()
+            tracer_provider: Any = trace.get_tracer_provider()
+            exporter: Literal["none", "azure_monitor"] = "azure_monitor"
+        else:
+            meter_provider = MeterProvider(resource=resource, metric_readers=list(metric_readers))
+            tracer_provider = TracerProvider(resource=resource)
+            if not _globals_set:
+                otel_metrics.set_meter_provider(meter_provider)
+                trace.set_tracer_provider(tracer_provider)
+                _globals_set = True
+            exporter = "none"
+        metrics = Metrics(meter_provider.get_meter(INSTRUMENTATION_NAME))
+        _state = Telemetry(exporter=exporter, service_name=name, meter_provider=meter_provider,
+                           tracer_provider=tracer_provider, metrics=metrics)
+        log.info("telemetry set up: service=%s exporter=%s", name, exporter)
+        return _state
+
+
+def get() -> Telemetry:
+    """The process telemetry, set up from the environment on first use."""
+    state = _state
+    return state if state is not None else setup()
+
+
+def metrics() -> Metrics:
+    return get().metrics
+
+
+def tracer() -> trace.Tracer:
+    return get().tracer()
+
+
+def collect_counts(reader: MetricReader) -> dict[tuple[str, frozenset[tuple[str, Any]]], int]:
+    """Current totals of a pull reader (e.g. InMemoryMetricReader): {(metric, attributes): value}.
+
+    For tests and end-of-run summaries; counters are cumulative, so these are totals so far.
+    """
+    data = reader.get_metrics_data()  # type: ignore[attr-defined]
+    out: dict[tuple[str, frozenset[tuple[str, Any]]], int] = {}
+    if data is None:
+        return out
+    for resource_metrics in data.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                for point in metric.data.data_points:
+                    key = (metric.name, frozenset((point.attributes or {}).items()))
+                    out[key] = out.get(key, 0) + int(point.value)
+    return out
+
+
+def total(counts: Mapping[tuple[str, frozenset[tuple[str, Any]]], int], metric: str,
+          **attributes: str) -> int:
+    """Sum of `metric` over the data points whose attributes include `attributes`."""
+    want = set(attributes.items())
+    return sum(v for (name, attrs), v in counts.items() if name == metric and want <= attrs)
+
+
+def reset_for_tests() -> None:
+    """Forget this process's setup so a test can set up again with its own reader.
+
+    OpenTelemetry's global providers can only be set once per process; the local setup does not
+    depend on them (Metrics uses its own provider), so a second local setup works.
+    """
+    global _state
+    with _lock:
+        _state = None
