@@ -124,7 +124,8 @@ class Telemetry:
     metrics: Metrics
 
     def tracer(self) -> trace.Tracer:
-        return self.tracer_provider.get_tracer(INSTRUMENTATION_NAME)  # type: ignore[no-any-return]
+        tracer: trace.Tracer = self.tracer_provider.get_tracer(INSTRUMENTATION_NAME)
+        return tracer
 
 
 _lock = threading.Lock()

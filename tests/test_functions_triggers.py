@@ -55,7 +55,8 @@ def registered() -> dict[str, Function]:
 
 
 def trigger(name: str) -> Callable[[list[func.EventHubEvent]], None]:
-    return registered()[name].get_user_function()  # type: ignore[no-any-return]
+    fn: Callable[[list[func.EventHubEvent]], None] = registered()[name].get_user_function()
+    return fn
 
 
 def hub_events(events: Sequence[Event], first_sequence: int = 0) -> list[func.EventHubEvent]:
@@ -143,9 +144,9 @@ def run_risk_stage(h: Harness, bars: Sequence[Bar], signals: Sequence[Signal]) -
         sent += 1
         for intent in h.publisher.events(topology.ORDERS.name)[len(executor.intents):]:
             wire = decode_as(encode(intent), OrderIntent)
-            _, report = executor.on_intent(wire, bar.close_time)
-            if report is not None:
-                on_report(report)
+            _, placed = executor.on_intent(wire, bar.close_time)
+            if placed is not None:
+                on_report(placed)
     return [decode_as(encode(i), OrderIntent) for i in h.publisher.events(topology.ORDERS.name)]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from azure.eventhub import EventData, EventDataBatch, EventHubProducerClient
+from azure.eventhub.amqp import AmqpAnnotatedMessage
 
 from shared import topology
 from shared.adapters import ConfigurationError, EventHubPublisher, InMemoryPublisher, PublishError
@@ -47,20 +48,20 @@ class FakeProducer:
         self.max_size = max_size
         self.fail_on_send = fail_on_send
         self.sent: list[EventDataBatch] = []
-        self.sent_events: list[tuple[str | None, list[EventData]]] = []
+        self.sent_events: list[tuple[str, list[EventData]]] = []
         self.closed = False
-        self._pending: dict[int, list[EventData]] = {}
+        self._pending: dict[int, list[EventData | AmqpAnnotatedMessage]] = {}
 
     def create_batch(self, *, partition_key: str | None = None, **kwargs: Any) -> EventDataBatch:
         batch = EventDataBatch(max_size_in_bytes=self.max_size, partition_key=partition_key)
         real_add = batch.add
-        bucket: list[EventData] = []
+        bucket: list[EventData | AmqpAnnotatedMessage] = []
 
-        def add(data: EventData) -> None:
+        def add(data: EventData | AmqpAnnotatedMessage) -> None:
             real_add(data)  # raises ValueError when full, exactly like the real batch
             bucket.append(data)
 
-        batch.add = add  # type: ignore[method-assign]
+        batch.add = add  # type: ignore[method-assign,assignment]  # record what went into which batch
         self._pending[id(batch)] = bucket
         return batch
 
@@ -68,7 +69,10 @@ class FakeProducer:
         if self.fail_on_send is not None and len(self.sent) == self.fail_on_send:
             raise ConnectionError("amqp link detached")
         self.sent.append(event_data_batch)
-        self.sent_events.append((event_data_batch._partition_key, self._pending.pop(id(event_data_batch))))
+        key = event_data_batch._partition_key
+        assert isinstance(key, str)
+        datas = [d for d in self._pending.pop(id(event_data_batch)) if isinstance(d, EventData)]
+        self.sent_events.append((key, datas))
 
     def close(self) -> None:
         self.closed = True
@@ -132,6 +136,7 @@ def test_events_are_grouped_by_symbol_into_keyed_batches() -> None:
     originals = {e.event_id: e for e in events}
     for key, datas in client.sent_events:
         for data in datas:
+            assert isinstance(data.message_id, str)
             event = originals[data.message_id]
             assert data.partition_key == key == event.symbol  # the SDK stamped the batch's key
             assert data.body_as_str() == encode(event).decode()

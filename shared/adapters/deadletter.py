@@ -131,6 +131,7 @@ class BlobDeadLetterSink:
         if conn.connection_string is not None:
             service = BlobServiceClient.from_connection_string(conn.connection_string)
         else:
+            assert conn.endpoint is not None
             cred = credential if credential is not None else default_credential(conn.client_id)
             service = BlobServiceClient(account_url=conn.endpoint, credential=cred)
         return cls(service.get_container_client(topology.DEAD_LETTER_CONTAINER))
