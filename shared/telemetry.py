@@ -155,6 +155,8 @@ def setup(*, service_name: str | None = None, metric_readers: Sequence[MetricRea
         resource = Resource.create({SERVICE_NAME: name})
         connection_string = env.get(APPINSIGHTS_SETTING, "").strip()
         if connection_string:
+            # logger_name: the distro exports only the "marketflow" logger's records; module logs
+            # already reach Application Insights through the Functions host, and must not twice.
             _configure_azure_monitor(connection_string=connection_string, resource=resource,
                                      metric_readers=list(metric_readers), logger_name=INSTRUMENTATION_NAME)
             meter_provider: Any = otel_metrics.get_meter_provider()
