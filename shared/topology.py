@@ -23,7 +23,10 @@ class Hub:
     retention_hours: int = 24
 
 
-MARKET_DATA = Hub("market-data", partitions=4, consumer_groups=("signals",), producer="ingestor")
+# The executor reads market data too (paper fills, and layer 2's price band and staleness checks),
+# and so does positions (marks for unrealized PnL and equity).
+MARKET_DATA = Hub("market-data", partitions=4, consumer_groups=("signals", "executor", "positions"),
+                  producer="ingestor")
 SIGNALS = Hub("signals", partitions=4, consumer_groups=("risk",), producer="signals")
 ORDERS = Hub("orders", partitions=4, consumer_groups=("executor",), producer="risk")
 EXECUTIONS = Hub("executions", partitions=4, consumer_groups=("positions",), producer="executor")
