@@ -39,9 +39,21 @@ def bar_index(open_times: Sequence[int], time: int) -> int:
 
 
 def trade_bars(bars: Sequence[Bar], trades: Sequence[ClosedTrade]) -> list[tuple[int, int]]:
-    """(entry bar, exit bar) index of each closed trade: backtesting.py's EntryBar/ExitBar."""
+    """(entry bar, exit bar) index of each closed trade: backtesting.py's EntryBar/ExitBar.
+
+    A fill time equal to a bar's open maps to that bar (its first occurrence, should the bars hold
+    a redelivered copy); any other time goes through `bar_index`, which needs time-ordered bars.
+    """
     open_times = [b.open_time for b in bars]
-    return [(bar_index(open_times, t.entry_time), bar_index(open_times, t.exit_time)) for t in trades]
+    exact: dict[int, int] = {}
+    for i, t in enumerate(open_times):
+        exact.setdefault(t, i)
+
+    def index(time: int) -> int:
+        i = exact.get(time)
+        return i if i is not None else bar_index(open_times, time)
+
+    return [(index(t.entry_time), index(t.exit_time)) for t in trades]
 
 
 def exposure_pct(n_bars: int, spans: Sequence[tuple[int, int]]) -> float:
