@@ -204,9 +204,12 @@ class Chart:
         top, right, bottom, left = self.margin
         w, h = self.width, self.height
         pw, ph = w - left - right, h - top - bottom
-        x0, x1 = self.x_range
-        if x1 <= x0:
-            x1 = x0 + 1
+        t0, t1 = self.x_range
+        if t1 <= t0:
+            t1 = t0 + 1
+        # A little room at both ends, so a marker on the first or last bar is not cut in half.
+        pad = (t1 - t0) * 0.008
+        x0, x1 = t0 - pad, t1 + pad
         lo, hi = self.y_range or _y_extent(self.series, self.markers)
         ticks = nice_ticks(lo, hi)
         if self.snap and len(ticks) >= 2:
@@ -244,7 +247,7 @@ class Chart:
                 out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" class="ylab">'
                            f"{escape(self.y_format(v, decimals))}</text>")
         # x grid and labels
-        tts, label = time_ticks(x0, x1)
+        tts, label = time_ticks(t0, t1)
         prev: int | None = None
         for t in tts:
             x = sx(t)

@@ -135,9 +135,17 @@ def _write_equity(result: ReplayResult, path: Path) -> None:
 # -- HTML ------------------------------------------------------------------------------------
 
 def _num(v: float | None, decimals: int = 2, suffix: str = "", sign: bool = False) -> str:
+    """Grouped fixed-point; from 1e7 on, four significant digits so a card or cell stays narrow."""
     if v is None or not math.isfinite(v):
         return "–"
+    if abs(v) >= 1e7:
+        return (f"{v:+.4g}" if sign else f"{v:.4g}") + suffix
     return f"{v:+,.{decimals}f}{suffix}" if sign else f"{v:,.{decimals}f}{suffix}"
+
+
+def _qty(v: float) -> str:
+    """A base quantity: satoshi precision, or significant digits once it is huge."""
+    return f"{v:.8f}" if abs(v) < 1e6 else f"{v:.6g}"
 
 
 def _price_decimals(v: float) -> int:
@@ -156,7 +164,17 @@ def _card(label: str, value: str, cls: str = "") -> str:
     return f'<div class="card"><div class="k">{escape(label)}</div><div{c}>{escape(value)}</div></div>'
 
 
+_SI = ((1e12, "T"), (1e9, "B"), (1e6, "M"))
+
+
 def _axis_number(v: float, decimals: int) -> str:
+    """Axis label: grouped digits below a million, then M/B/T, then exponent (fits the margin)."""
+    a = abs(v)
+    if a >= 1e15:
+        return f"{v:.3g}"
+    for unit, suffix in _SI:
+        if a >= unit:
+            return f"{v / unit:.3g}{suffix}"
     return f"{v:,.{decimals}f}"
 
 
@@ -199,7 +217,7 @@ def render_html(result: ReplayResult, summary: Mapping[str, Any] | None = None) 
     open_note = ""
     if op and result.open_position is not None:
         open_note = (
-            f'<p class="open"><b>Position open at the end</b>: {op["size"]:.8f} {escape(symbol)} since '
+            f'<p class="open"><b>Position open at the end</b>: {_qty(op["size"])} {escape(symbol)} since '
             f"{escape(_human_utc(result.open_position.entry_time))} UTC at "
             f"{_num(op['entry_price'], _price_decimals(op['entry_price']))}, "
             f"{_num(op['unrealized_pnl'], 2, sign=True)} at the last close. It is in the final equity and "
@@ -254,8 +272,8 @@ def _charts(result: ReplayResult, x_range: tuple[int, int]) -> tuple[str, str, s
         color = _WIN if t.pnl > 0 else _LOSS
         d = _price_decimals(t.entry_price)
         info = (f"#{n} {_human_utc(t.entry_time)} → {_human_utc(t.exit_time)} ({xb - eb} bars), "
-                f"size {t.size:.8f}, {t.entry_price:,.{d}f} → {t.exit_price:,.{d}f}, "
-                f"PnL {t.pnl:+,.2f} ({t.return_pct * 100:+.2f} %)")
+                f"size {_qty(t.size)}, {t.entry_price:,.{d}f} → {t.exit_price:,.{d}f}, "
+                f"PnL {_num(t.pnl, 2, sign=True)} ({t.return_pct * 100:+.2f} %)")
         segments.append(Segment(t.entry_time, t.entry_price, t.exit_time, t.exit_price, color))
         markers.append(Marker(t.entry_time, t.entry_price, color, True, "entry " + info))
         markers.append(Marker(t.exit_time, t.exit_price, color, False, "exit " + info))
@@ -265,7 +283,7 @@ def _charts(result: ReplayResult, x_range: tuple[int, int]) -> tuple[str, str, s
         ep = _entry_price(pos)
         markers.append(Marker(pos.entry_time, ep, _OPEN, True,
                               f"open: entry {_human_utc(pos.entry_time)} @ {ep:,.{_price_decimals(ep)}f}, "
-                              f"size {pos.qty:.8f}, {pos.unrealized:+,.2f} at the last close"))
+                              f"size {_qty(pos.qty)}, {_num(pos.unrealized, 2, sign=True)} at the last close"))
         legend.append(("Open", _OPEN, "up"))
     price = Chart("price", f"{result.symbol} close with trades", [Series("Close", times, closes, _PRICE, width=1.1)],
                   x_range, _axis_number, height=400, markers=markers, segments=segments, legend_extra=legend)
@@ -289,11 +307,12 @@ def _trades_table(result: ReplayResult) -> str:
         rows.append(
             f"<tr><td>{n}</td><td class=\"t\">{_human_utc(t.entry_time)}</td>"
             f"<td class=\"t\">{_human_utc(t.exit_time)}</td><td>{xb - eb}</td>"
-            f"<td>{t.entry_price:,.{d}f}</td><td>{t.exit_price:,.{d}f}</td><td>{t.size:.8f}</td>"
-            f"<td class=\"{c}\">{t.pnl:+,.2f}</td><td class=\"{c}\">{t.return_pct * 100:+.2f} %</td>"
-            f"<td>{t.commission:,.2f}</td></tr>")
+            f"<td>{t.entry_price:,.{d}f}</td><td>{t.exit_price:,.{d}f}</td><td>{_qty(t.size)}</td>"
+            f"<td class=\"{c}\">{_num(t.pnl, 2, sign=True)}</td><td class=\"{c}\">{t.return_pct * 100:+.2f} %</td>"
+            f"<td>{_num(t.commission, 2)}</td></tr>")
     more = ""
     if len(trades) > MAX_TABLE_ROWS:
         more = (f'<p class="note">First {MAX_TABLE_ROWS:,} of {len(trades):,} trades shown; '
                 "trades.csv lists them all.</p>")
-    return f"<table>\n<thead>{head}</thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>" + more
+    return ('<div class="scroll"><table>\n<thead>' + head + "</thead>\n<tbody>\n" + "\n".join(rows)
+            + "\n</tbody>\n</table></div>" + more)
