@@ -152,6 +152,6 @@ def summarize(result: ReplayResult) -> dict[str, Any]:
         "commissions": float(sum(t.commission for t in trades)),
         "events": int(result.events),
         "events_per_s": result.events / elapsed if elapsed > 0 else math.nan,
-        "rejections": {k: int(v) for k, v in sorted(result.rejections.items())},
+        "rejections": {str(k): int(v) for k, v in sorted(result.rejections.items())},
         "reduced": int(result.reduced),
     }
