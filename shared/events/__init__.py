@@ -5,6 +5,7 @@ from .codec import EVENT_TYPES, decode, decode_as, encode
 from .errors import EventDecodeError, MalformedEvent, UnknownEventType, UnknownSchemaVersion
 from .ids import client_order_id, deterministic_id
 from .market import Kline, Trade
+from .risk_events import TradingStateChanged
 from .trading import (
     DecisionStatus,
     ExecutionReport,
@@ -20,6 +21,6 @@ from .trading import (
 __all__ = [
     "EVENT_TYPES", "SCHEMA_VERSION", "DecisionStatus", "Event", "EventDecodeError", "ExecutionReport",
     "Fill", "Kline", "MalformedEvent", "OrderIntent", "OrderStatus", "OrderType", "RiskDecision", "Side",
-    "Signal", "Trade", "UnknownEventType", "UnknownSchemaVersion", "client_order_id", "decode",
-    "decode_as", "deterministic_id", "encode",
+    "Signal", "Trade", "TradingStateChanged", "UnknownEventType", "UnknownSchemaVersion", "client_order_id",
+    "decode", "decode_as", "deterministic_id", "encode",
 ]

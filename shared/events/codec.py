@@ -15,10 +15,12 @@ from pydantic import Field, TypeAdapter, ValidationError
 from .base import SCHEMA_VERSION, Event
 from .errors import MalformedEvent, UnknownEventType, UnknownSchemaVersion
 from .market import Kline, Trade
+from .risk_events import TradingStateChanged
 from .trading import ExecutionReport, OrderIntent, RiskDecision, Signal
 
 AnyEvent = Annotated[
-    Kline | Trade | Signal | OrderIntent | RiskDecision | ExecutionReport, Field(discriminator="type")
+    Kline | Trade | Signal | OrderIntent | RiskDecision | ExecutionReport | TradingStateChanged,
+    Field(discriminator="type"),
 ]
 EVENT_TYPES: dict[str, type[Event]] = {
     "kline": Kline,
@@ -27,6 +29,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "order_intent": OrderIntent,
     "risk_decision": RiskDecision,
     "execution_report": ExecutionReport,
+    "trading_state_changed": TradingStateChanged,
 }
 SUPPORTED_VERSIONS = frozenset({SCHEMA_VERSION})
 
