@@ -38,7 +38,7 @@ class Executor:
         """Last look, store, send. A redelivered intent is ignored (returns (None, None))."""
         if intent.event_id in self.intents:
             return None, None
-        decision, approved = self.risk.last_look(intent, self.account(), self.in_flight_for(intent.symbol), now)
+        decision, approved = self.risk.last_look(intent, self.account(), self.in_flight.values(), now)
         self.decisions.append(decision)
         self.intents[intent.event_id] = approved or intent
         if decision.status is DecisionStatus.REJECTED or approved is None:
@@ -47,6 +47,11 @@ class Executor:
         report = self.broker.submit(approved, now)
         self.on_report(report)
         return decision, report
+
+    def on_exchange_error(self, http_status: int | None, code: int | None, now: int,
+                          retry_after_s: float | None = None, detail: str = "") -> bool:
+        """Report a venue error to risk; a ban (418/429/-1003) halts new orders until it lapses."""
+        return self.risk.report_exchange_error(http_status, code, now, retry_after_s, detail)
 
     def on_report(self, report: ExecutionReport) -> None:
         """Track order state from the venue's reports; finished orders leave the in-flight set."""

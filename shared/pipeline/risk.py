@@ -15,6 +15,13 @@ from shared.risk import RiskConfig, RiskEngine
 
 
 class RiskHandler:
+    """Layer 1 around a RiskEngine, with its own per-process counters.
+
+    Where no market feed reaches the engine (the `risk` Function consumes only the signals hub),
+    the engine takes each signal's bar close as the symbol's latest price; the replay feeds every
+    bar through `RiskEngine.on_market` instead.
+    """
+
     def __init__(self, engine: RiskEngine, account: Callable[[], AccountSnapshot]) -> None:
         self.engine = engine
         self.account = account
@@ -22,8 +29,8 @@ class RiskHandler:
         self.reduced = 0
         self.decisions = 0
 
-    def on_signal(self, signal: Signal) -> tuple[RiskDecision, OrderIntent | None]:
-        decision, intent = self.engine.check_signal(signal, self.account())
+    def on_signal(self, signal: Signal, now: int | None = None) -> tuple[RiskDecision, OrderIntent | None]:
+        decision, intent = self.engine.check_signal(signal, self.account(), now)
         self.decisions += 1
         if decision.status is DecisionStatus.REJECTED:
             self.rejections.update(decision.reasons)
@@ -33,8 +40,9 @@ class RiskHandler:
 
     @classmethod
     def from_settings(cls, account: Callable[[], AccountSnapshot] | None = None) -> RiskHandler:
-        """Build from MARKETFLOW_RISK_* settings. Without an account provider, a flat account with
-        MARKETFLOW_ACCOUNT_CASH (default 10000) stands in until the positions snapshot is wired."""
+        """Build from MARKETFLOW_RISK_* settings (state file and exchangeInfo file included).
+        Without an account provider, a flat account with MARKETFLOW_ACCOUNT_CASH (default 10000)
+        stands in until the positions snapshot is wired."""
         if account is None:
             import os
 
