@@ -3,6 +3,8 @@
 Driven by execution reports (fills) and price marks. Fees are booked in the asset the exchange
 charged them in: Binance takes a buy's fee from the bought (base) asset unless BNB pays it, so the
 held quantity is the filled quantity minus that fee, and a later full sell sells what is held.
+A fee paid in a third asset (BNB) comes out of that asset's balance (`deposit` it first); with a
+price for it (`mark_asset`) the fee is valued into cost, PnL and equity.
 A fill is identified by (client order id, trade id); applying it twice changes nothing.
 """
 
@@ -93,6 +95,7 @@ class _State:
     quote_asset: str
     cash: float
     balances: dict[str, float] = field(default_factory=dict)  # other assets (e.g. BNB for fees)
+    asset_marks: dict[str, float] = field(default_factory=dict)  # quote price of those assets
     positions: dict[str, Position] = field(default_factory=dict)
     realized_pnl: float = 0.0
     fees: dict[str, float] = field(default_factory=dict)
@@ -153,10 +156,31 @@ class PositionBook:
 
     @property
     def equity(self) -> float:
-        eq = self._s.cash
-        for pos in self._s.positions.values():
+        """Cash, positions at their marks and other balances (BNB) at theirs."""
+        s = self._s
+        eq = s.cash
+        for pos in s.positions.values():
             eq += pos.qty * pos.mark
+        if s.balances:
+            eq += self._other_assets()
         return eq
+
+    def _other_assets(self) -> float:
+        marks = self._s.asset_marks
+        return sum(bal * marks.get(asset, 0.0) for asset, bal in self._s.balances.items())
+
+    def deposit(self, asset: str, amount: float) -> None:
+        """Credit a balance of an asset that is neither the quote nor a traded base (BNB for fees)."""
+        if asset == self._s.quote_asset:
+            self._s.cash += amount
+        else:
+            self._s.balances[asset] = self._s.balances.get(asset, 0.0) + amount
+
+    def mark_asset(self, asset: str, price: float) -> None:
+        """The quote price of a fee asset such as BNB, so its balance and the fees count in equity."""
+        if price < 0:
+            raise ValueError("price must be >= 0")
+        self._s.asset_marks[asset] = price
 
     def snapshot_account(self) -> AccountSnapshot:
         s = self._s
@@ -170,18 +194,22 @@ class PositionBook:
     def mark(self, symbol: str, price: float, time: int) -> float:
         """Mark `symbol` at `price` (ms UTC `time`); returns equity and tracks peak and day start."""
         s = self._s
+        day = time // DAY_MS
+        if day != s.day:
+            # Day start equity is the equity carried into the new UTC day: taken before this
+            # mark moves it, so the day's first price change counts in the day's PnL.
+            if s.day >= 0:
+                s.day_start_equity = self.equity
+            s.day = day
         pos = s.positions.get(symbol)
         if pos is not None:
             pos.mark = price
-        day = time // DAY_MS
-        if day != s.day:
-            # Day start equity is the equity carried into the new UTC day.
-            s.day_start_equity = self.equity if s.day >= 0 else s.day_start_equity
-            s.day = day
         s.time = time
         eq = s.cash
         for p in s.positions.values():
             eq += p.qty * p.mark
+        if s.balances:
+            eq += self._other_assets()
         if eq > s.peak_equity:
             s.peak_equity = eq
         return eq
@@ -209,11 +237,13 @@ class PositionBook:
             raise ValueError(f"{r.symbol} is quoted in {r.quote_asset}, this book in {s.quote_asset}")
         pos = s.positions.get(r.symbol)
         notional = price * qty
-        fee_quote = 0.0
+        fee_quote = 0.0      # paid out of cash
+        fee_other = 0.0      # quote value of a fee paid in a third asset (BNB)
         if fee_asset == s.quote_asset:
             fee_quote = fee
         elif fee_asset != r.base_asset and fee > 0:
             s.balances[fee_asset] = s.balances.get(fee_asset, 0.0) - fee
+            fee_other = fee * s.asset_marks.get(fee_asset, 0.0)
         if fee > 0:
             s.fees[fee_asset] = s.fees.get(fee_asset, 0.0) + fee
         s.time = max(s.time, r.event_time)
@@ -223,12 +253,12 @@ class PositionBook:
                 s.positions[r.symbol] = pos
             s.cash -= notional + fee_quote
             pos.qty += qty - (fee if fee_asset == r.base_asset else 0.0)
-            pos.cost += notional + fee_quote
+            pos.cost += notional + fee_quote + fee_other
             pos.entry_qty += qty
             pos.entry_notional += notional
             pos.entry_fills += 1
             pos.last_entry_price = price
-            pos.fees_quote += fee_quote + (fee * price if fee_asset == r.base_asset else 0.0)
+            pos.fees_quote += fee_quote + fee_other + (fee * price if fee_asset == r.base_asset else 0.0)
             if pos.mark == 0.0:
                 pos.mark = price
             return None
@@ -241,7 +271,7 @@ class PositionBook:
         cost_removed = pos.cost * (removed / pos.qty) if pos.qty > 0 else 0.0
         proceeds = notional - fee_quote
         s.cash += proceeds
-        pnl = proceeds - cost_removed
+        pnl = proceeds - fee_other - cost_removed
         pos.realized += pnl
         s.realized_pnl += pnl
         pos.qty -= removed
@@ -250,7 +280,7 @@ class PositionBook:
         pos.exit_notional += notional
         pos.exit_fills += 1
         pos.last_exit_price = price
-        pos.fees_quote += fee_quote + (fee * price if fee_asset == r.base_asset else 0.0)
+        pos.fees_quote += fee_quote + fee_other + (fee * price if fee_asset == r.base_asset else 0.0)
         if pos.qty > self.dust:
             return None
         # Flat: the round trip is complete. Any dust left is written off into the trade's PnL.
