@@ -121,6 +121,10 @@ class RiskConfig(BaseSettings):
     fee_rate: float = Field(
         default=0.001, ge=0, lt=1, description="taker fee rate assumed for balance checks of LIMIT orders",
         json_schema_extra={"reason": "INSUFFICIENT_BALANCE", "live": "your VIP tier"})
+    state_refresh_s: float = Field(
+        default=1.0, ge=0, allow_inf_nan=False,
+        description="how often (event time) an engine re-reads a shared state store for changes made elsewhere",
+        json_schema_extra={"reason": "-", "live": "1"})
     state_file: Path | None = Field(
         default=None, description="JSON file that persists the trading state; unset = in memory",
         json_schema_extra={"reason": "-", "live": "set it"})

@@ -56,7 +56,8 @@ class RiskEngine:
             filters = ExchangeFilters.from_file(cfg.exchange_info_file)
         self.filters = filters
         self._fs: dict[str, SymbolFilters] | None = dict(filters) if filters is not None else None
-        self.states = TradingStateMachine(store, cfg.trading_state, listener, now)
+        self.states = TradingStateMachine(store, cfg.trading_state, listener, now,
+                                          refresh_ms=round(cfg.state_refresh_s * 1000))
         self._px: dict[str, tuple[float, int]] = {}
         self._clock = 0
         self._seen = (_SeenIds(), _SeenIds())
@@ -128,28 +129,27 @@ class RiskEngine:
         each trigger keep the common case (no loss) to a few comparisons."""
         cfg = self.config
         states = self.states
-        rec = states.record
         equity = account.equity
         if equity < account.day_start_equity:
             detail = C.daily_loss_breach(account, cfg)
             if detail is not None:
                 day = (account.time or now) // C.DAY_MS
                 key = f"{Reason.DAILY_LOSS_LIMIT}:{day}"
-                if key not in rec.fired:
+                if key not in states.record.fired:
                     lock = Lock(Reason.DAILY_LOSS_LIMIT, TradingState.REDUCING, detail, now, (day + 1) * C.DAY_MS)
                     states.add_lock(lock, "risk:daily_loss", now, fired_key=key)
         if equity < account.peak_equity:
             detail = C.drawdown_breach(account, cfg)
             if detail is not None:
                 key = f"{Reason.MAX_DRAWDOWN}:{account.peak_equity!r}"
-                if key not in rec.fired:
+                if key not in states.record.fired:
                     lock = Lock(Reason.MAX_DRAWDOWN, TradingState.REDUCING, detail, now)
                     states.add_lock(lock, "risk:drawdown", now, fired_key=key)
         losses = account.consecutive_losses
-        if losses < rec.streak_mark:
-            rec.streak_mark = 0
-        if losses and C.loss_streak_breach(losses, rec.streak_mark, cfg.loss_streak):
-            rec.streak_mark = losses
+        if losses < states.record.streak_mark:
+            states.set_streak_mark(0, now)  # a win ended the streak
+        if losses and C.loss_streak_breach(losses, states.record.streak_mark, cfg.loss_streak):
+            states.set_streak_mark(losses, now)
             until = now + round(cfg.loss_streak_cooldown_s * 1000)
             lock = Lock(Reason.LOSS_STREAK_COOLDOWN, TradingState.REDUCING,
                         f"{losses} losing round trips in a row", now, until)

@@ -10,11 +10,16 @@ The effective state is the most severe of three sources:
 3. automatic locks (daily loss, drawdown, loss streak, exchange ban), some with an expiry.
 
 The whole record is saved on every change, so a restart resumes in the same state; a state file
-that cannot be read fails closed (HALTED) instead of silently trading.
+that cannot be read fails closed (HALTED) instead of silently trading. Several processes share one
+store (the `risk` Function and the executor): each re-reads it when its change token moves (at most
+every `refresh_ms` of event time), and a save is a compare-and-set on the record's version, so a
+kill switch thrown anywhere reaches every engine and no change overwrites another.
 """
 
 from __future__ import annotations
 
+import copy
+import fcntl
 import json
 import os
 import tempfile
@@ -82,35 +87,57 @@ class StateRecord:
                    streak_mark=int(data.get("streak_mark", 0)))
 
 
+class StateConflictError(RuntimeError):
+    """The stored record changed since it was read; reload and apply the change again."""
+
+
 class StateStore(Protocol):
-    """Where the trading state lives between restarts (a file locally, a blob in the cloud)."""
+    """Where the trading state lives between restarts (a file locally, a blob in the cloud: a
+    blob implementation makes `save` a conditional write on the ETag)."""
 
     def load(self) -> StateRecord | None:
         """The saved record, or None when nothing was ever saved. Raises if it cannot be read."""
         ...
 
-    def save(self, record: StateRecord) -> None: ...
+    def save(self, record: StateRecord, expected_version: int) -> None:
+        """Store `record` if the stored version is still `expected_version` (0: nothing stored),
+        else raise StateConflictError."""
+        ...
+
+    def token(self) -> object:
+        """A cheap marker that changes whenever the stored record does."""
+        ...
 
 
 class InMemoryStateStore:
-    """For tests and replays; `restart` in tests means a new engine on the same store object."""
+    """For tests and replays; sharing one instance between engines models a shared store."""
 
     def __init__(self) -> None:
         self._data: dict[str, Any] | None = None
+        self._writes = 0
 
     def load(self) -> StateRecord | None:
-        return None if self._data is None else StateRecord.from_json(json.loads(json.dumps(self._data)))
+        return None if self._data is None else StateRecord.from_json(copy.deepcopy(self._data))
 
-    def save(self, record: StateRecord) -> None:
-        self._data = json.loads(json.dumps(record.to_json()))
+    def save(self, record: StateRecord, expected_version: int) -> None:
+        stored = 0 if self._data is None else int(self._data["version"])
+        if stored != expected_version:
+            raise StateConflictError(f"stored version {stored}, expected {expected_version}")
+        self._data = copy.deepcopy(record.to_json())
+        self._writes += 1
+
+    def token(self) -> object:
+        return self._writes
 
 
 class JsonFileStateStore:
-    """One JSON file, replaced atomically (write a temp file, fsync, rename) so a crash mid-write
-    leaves either the old or the new state, never a torn one."""
+    """One JSON file, replaced atomically (write a temp file, fsync, rename) under an exclusive
+    lock on a sibling `.lock` file, so a crash mid-write leaves either the old or the new state and
+    two processes cannot both write on top of the same version."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
 
     def load(self) -> StateRecord | None:
         try:
@@ -119,8 +146,34 @@ class JsonFileStateStore:
             return None
         return StateRecord.from_json(json.loads(text))
 
-    def save(self, record: StateRecord) -> None:
+    def save(self, record: StateRecord, expected_version: int) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._lock_path, "a+") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                stored = self._stored_version()
+                if stored != expected_version:
+                    raise StateConflictError(f"{self.path}: stored version {stored}, expected {expected_version}")
+                self._write(record)
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def token(self) -> object:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return st.st_mtime_ns, st.st_size, st.st_ino
+
+    def _stored_version(self) -> int:
+        try:
+            return int(json.loads(self.path.read_text(encoding="utf-8"))["version"])
+        except FileNotFoundError:
+            return 0
+        except (ValueError, KeyError, TypeError):
+            return -1  # unreadable: only an explicit reset (expected -1) may overwrite it
+
+    def _write(self, record: StateRecord) -> None:
         fd, tmp = tempfile.mkstemp(prefix=self.path.name, suffix=".tmp", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -134,36 +187,48 @@ class JsonFileStateStore:
 
 
 Listener = Callable[[TradingStateChanged], None]
+Mutation = Callable[[StateRecord], None]
+_NEVER = 1 << 62
 
 
 class TradingStateMachine:
     """Computes the effective state, applies changes, persists them and emits one event per change.
 
-    `current(now)` is on the hot path of every check: it only expires locks when the earliest
-    expiry has passed, otherwise it returns a cached value.
+    `current(now)` is on the hot path of every check: it re-reads the store only when `refresh_ms`
+    has passed and its token moved, and expires locks only when the earliest expiry has passed;
+    otherwise it returns a cached value.
     """
 
     def __init__(self, store: StateStore | None = None, floor: TradingState = TradingState.ACTIVE,
-                 listener: Listener | None = None, now: int = 0) -> None:
+                 listener: Listener | None = None, now: int = 0, refresh_ms: int = 1_000) -> None:
         self.store: StateStore = store if store is not None else InMemoryStateStore()
-        self.floor = TradingState.ACTIVE
         self.listener = listener
+        self.refresh_ms = refresh_ms
         self.events: list[TradingStateChanged] = []
+        self.floor = TradingState.ACTIVE
         self.record = StateRecord()
+        self._stored_version = 0
+        self._next_refresh = now + refresh_ms
         self._cache_state()
         try:
+            self._token = self.store.token()
             loaded = self.store.load()
-        except Exception as exc:
-            # Not saved: the unreadable file stays for inspection until an operator sets a state.
-            self._change(now, "risk:state_store", f"{Reason.STATE_STORE_UNREADABLE}: {exc}",
-                         base=TradingState.HALTED, persist=False)
-            loaded = self.record
-        self.record = loaded if loaded is not None else StateRecord()
+        except Exception as exc:  # any unreadable state must fail closed
+            # Not saved: the unreadable state stays for inspection until an operator sets a state.
+            self._stored_version = -1
+            self._apply(now, "risk:state_store", f"{Reason.STATE_STORE_UNREADABLE}: {exc}",
+                        _set_base(TradingState.HALTED, "risk:state_store", str(exc)), persist=False)
+            loaded = None
+        if loaded is not None:
+            self.record = loaded
+            self._stored_version = loaded.version
         self._cache_state()
         floor = TradingState(floor)
         if floor.severity > self._state.severity:
+            previous = self._state
             self.floor = floor
-            self._change(now, "config", f"trading_state={floor.value} (configured floor)", force=True)
+            self._cache_state()
+            self._emit(previous, "config", f"trading_state={floor.value} (configured floor)", None, now)
         self.floor = floor
         self._cache_state()
 
@@ -174,12 +239,33 @@ class TradingStateMachine:
         return self._state
 
     def current(self, now: int) -> TradingState:
+        if now >= self._next_refresh:
+            self._next_refresh = now + self.refresh_ms
+            self.sync(now)
         if now >= self._next_expiry:
             self._expire(now)
         return self._state
 
+    def sync(self, now: int) -> None:
+        """Adopt a newer record another process saved (an operator's kill switch, say)."""
+        try:
+            token = self.store.token()
+            if token == self._token:
+                return
+            self._token = token
+            latest = self.store.load()
+        except Exception as exc:  # unreadable now: stop trading until it is readable or reset
+            if self._state is not TradingState.HALTED:
+                self._apply(now, "risk:state_store", f"{Reason.STATE_STORE_UNREADABLE}: {exc}",
+                            _set_base(TradingState.HALTED, "risk:state_store", str(exc)), persist=False)
+            return
+        if latest is not None and latest.version > self._stored_version:
+            self.record = latest
+            self._stored_version = latest.version
+            self._cache_state()
+
     def lock_reason(self) -> str | None:
-        """The source of the most severe active lock, or of the manual/floor state."""
+        """The source of the most severe active lock, or KILL_SWITCH for an operator's HALT."""
         state = self._state
         for lk in self.record.locks:
             if lk.state is state:
@@ -193,54 +279,91 @@ class TradingStateMachine:
         """An operator's change. Resetting to ACTIVE or REDUCING also clears the risk-trigger locks
         (their breach is acknowledged), but not an exchange ban: only its expiry lifts that."""
         state = TradingState(state)
-        locks = self.record.locks
-        if state.severity < TradingState.HALTED.severity:
-            locks = [lk for lk in locks if lk.source == Reason.EXCHANGE_BAN]
-        return self._change(now, who, why, base=state, locks=locks, force=True)
+        set_base = _set_base(state, who, why)
+
+        def mutate(rec: StateRecord) -> None:
+            set_base(rec)
+            if state is not TradingState.HALTED:
+                rec.locks = [lk for lk in rec.locks if lk.source == Reason.EXCHANGE_BAN]
+
+        return self._apply(now, who, why, mutate, force_event=True)
 
     def add_lock(self, lock: Lock, who: str, now: int, fired_key: str | None = None) -> TradingStateChanged | None:
         """An automatic restriction; it never lowers the state and replaces a lock of the same source."""
-        locks = [lk for lk in self.record.locks if lk.source != lock.source] + [lock]
-        if fired_key is not None:
-            self.record.fired[fired_key] = now
-        return self._change(now, who, f"{lock.source}: {lock.why}", locks=locks, until=lock.until, force=True)
+        def mutate(rec: StateRecord) -> None:
+            rec.locks = [lk for lk in rec.locks if lk.source != lock.source] + [copy.copy(lock)]
+            if fired_key is not None:
+                rec.fired[fired_key] = now
+
+        return self._apply(now, who, f"{lock.source}: {lock.why}", mutate, until=lock.until)
+
+    def set_streak_mark(self, mark: int, now: int) -> None:
+        """Persist the loss count a cooldown was started at (the next needs N new losses)."""
+        def mutate(rec: StateRecord) -> None:
+            rec.streak_mark = mark
+
+        self._apply(now, "risk:loss_streak", "streak mark", mutate)
 
     def _expire(self, now: int) -> None:
-        keep = [lk for lk in self.record.locks if lk.until is None or lk.until > now]
-        if len(keep) != len(self.record.locks):
-            gone = sorted({lk.source for lk in self.record.locks if lk not in keep})
-            self._change(now, "risk:expiry", f"lock expired: {', '.join(gone)}", locks=keep, force=True)
+        def mutate(rec: StateRecord) -> None:
+            rec.locks = [lk for lk in rec.locks if lk.until is None or lk.until > now]
+
+        gone = sorted({lk.source for lk in self.record.locks if lk.until is not None and lk.until <= now})
+        if gone:
+            self._apply(now, "risk:expiry", f"lock expired: {', '.join(gone)}", mutate)
         else:
             self._cache_state()
 
-    def _change(self, now: int, who: str, why: str, *, base: TradingState | None = None,
-                locks: list[Lock] | None = None, until: int | None = None, force: bool = False,
-                persist: bool = True) -> TradingStateChanged | None:
-        rec = self.record
-        previous = self._state
-        if base is not None:
-            rec.base, rec.who, rec.why = base, who, why
-        if locks is not None:
-            rec.locks = locks
-        rec.changed_at = now
-        self._cache_state()
-        event: TradingStateChanged | None = None
-        if self._state is not previous or base is not None:
-            rec.version += 1
-            event = TradingStateChanged.create(previous=previous.value, state=self._state.value, who=who, why=why,
-                                               until=until if self._state is not previous else None,
-                                               version=rec.version, event_time=now)
-        if persist and (event is not None or force):
-            self.store.save(rec)
-        if event is not None:
-            self.events.append(event)
-            if self.listener is not None:
-                self.listener(event)
+    def _apply(self, now: int, who: str, why: str, mutate: Mutation, *, until: int | None = None,
+               force_event: bool = False, persist: bool = True) -> TradingStateChanged | None:
+        """Mutate a copy of the record, save it as version + 1 (compare-and-set), then publish.
+        On a conflict the newer stored record is adopted and the change applied to it again."""
+        for _ in range(5):
+            previous = self._state
+            rec = copy.deepcopy(self.record)
+            mutate(rec)
+            rec.changed_at = now
+            rec.version = self.record.version + 1
+            if persist:
+                try:
+                    self.store.save(rec, self._stored_version)
+                except StateConflictError:
+                    self._token = None
+                    self.sync(now)
+                    continue
+                self._stored_version = rec.version
+                self._token = self.store.token()
+            self.record = rec
+            self._cache_state()
+            if self._state is not previous or force_event:
+                return self._emit(previous, who, why, until if self._state is not previous else None, now)
+            return None
+        raise StateConflictError("trading state store kept changing; change not applied")
+
+    def _emit(self, previous: TradingState, who: str, why: str, until: int | None,
+              now: int) -> TradingStateChanged:
+        event = TradingStateChanged.create(previous=previous.value, state=self._state.value, who=who, why=why,
+                                           until=until, version=max(self.record.version, 1), event_time=now)
+        self.events.append(event)
+        if self.listener is not None:
+            self.listener(event)
         return event
 
     def _cache_state(self) -> None:
         rec = self.record
-        state = max((self.floor, rec.base, *(lk.state for lk in rec.locks)), key=_SEVERITY.__getitem__)
+        state = self.floor
+        if rec.base.severity > state.severity:
+            state = rec.base
+        for lk in rec.locks:
+            if lk.state.severity > state.severity:
+                state = lk.state
         self._state = state
         expiries = [lk.until for lk in rec.locks if lk.until is not None]
-        self._next_expiry = min(expiries) if expiries else 1 << 62
+        self._next_expiry = min(expiries) if expiries else _NEVER
+
+
+def _set_base(state: TradingState, who: str, why: str) -> Mutation:
+    def mutate(rec: StateRecord) -> None:
+        rec.base, rec.who, rec.why = state, who, why
+
+    return mutate
