@@ -114,10 +114,11 @@ def check_price_band(price: float, last_price: float, band_pct: float) -> Failur
 
 
 def check_in_flight(working: int, max_num_orders: int) -> Failure | None:
-    if working:
-        return (Reason.ORDER_IN_FLIGHT,), f"{working} order(s) working"
+    """The exchange's MAX_NUM_ORDERS first, then this system's one working order per symbol."""
     if max_num_orders and working + 1 > max_num_orders:
         return (Reason.MAX_NUM_ORDERS,), f"{working} open orders, filter allows {max_num_orders}"
+    if working:
+        return (Reason.ORDER_IN_FLIGHT,), f"{working} order(s) working"
     return None
 
 

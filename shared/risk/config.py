@@ -210,9 +210,12 @@ def _parse_value(key: str, raw: str, info: FieldInfo) -> Any:
         return None
     if key == "max_position_qty":
         try:
-            return json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise RiskConfigError(f"{key}: expected a JSON object like {{\"BTCUSDT\": 0.5}}, got {raw!r}") from exc
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = None
+        if not isinstance(value, dict):
+            raise RiskConfigError(f"{key}: expected a JSON object like {{\"BTCUSDT\": 0.5}}, got {raw!r}")
+        return value
     if key == "trading_state":
         return raw.upper()
     return raw
