@@ -66,6 +66,9 @@ def test_fee_in_bnb_comes_out_of_the_bnb_balance_and_is_valued_into_pnl_and_equi
     book.deposit("BNB", 1.0)
     book.mark_asset("BNB", 300.0)
     assert book.equity == pytest.approx(10_300.0)
+    # Capital, not profit: the day's start and the peak include it.
+    acc = book.snapshot_account()
+    assert acc.day_start_equity == acc.peak_equity == pytest.approx(10_300.0)
     book.apply(report(Side.BUY, [fill(100.0, 10.0, 0.0025, "BNB")], order="b"))
     assert book.qty("BTCUSDT") == 10.0                       # nothing taken from the bought asset
     assert book.cash == pytest.approx(9_000.0)               # nothing taken from cash

@@ -338,6 +338,10 @@ def test_dust_below_the_exchange_minimum_counts_as_flat() -> None:
     dust = {"BTCUSDT": (0.00009, 40_000.0, 40_000.0)}  # 3.6 USDT < 5 USDT minimum notional
     assert e.check_signal(signal(Side.BUY), account(positions=dust))[1] is not None
     d, i = e.check_signal(signal(Side.SELL, n=1), account(positions=dust))
+    assert i is None and reasons(d) == (Reason.NO_POSITION,) and "dust" in d.detail
+    # Sellable, but a chunk cut below the minimum notional is rejected with the filter's name.
+    e = engine(filters=ExchangeFilters.bundled(), max_order_notional=4.0)
+    d, i = e.check_signal(signal(Side.SELL, n=2), account(positions=LONG))
     assert i is None and reasons(d) == (Reason.NOTIONAL,)
 
 

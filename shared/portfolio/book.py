@@ -170,17 +170,32 @@ class PositionBook:
         return sum(bal * marks.get(asset, 0.0) for asset, bal in self._s.balances.items())
 
     def deposit(self, asset: str, amount: float) -> None:
-        """Credit a balance of an asset that is neither the quote nor a traded base (BNB for fees)."""
-        if asset == self._s.quote_asset:
-            self._s.cash += amount
+        """Credit (or, negative, debit) a balance: the quote asset or a fee asset such as BNB.
+
+        A deposit is capital, not profit: the day's starting equity and the peak move with it, so
+        the daily-loss and drawdown limits measure trading results only.
+        """
+        s = self._s
+        if asset == s.quote_asset:
+            s.cash += amount
+            value = amount
         else:
-            self._s.balances[asset] = self._s.balances.get(asset, 0.0) + amount
+            s.balances[asset] = s.balances.get(asset, 0.0) + amount
+            value = amount * s.asset_marks.get(asset, 0.0)
+        s.day_start_equity += value
+        s.peak_equity += value
 
     def mark_asset(self, asset: str, price: float) -> None:
-        """The quote price of a fee asset such as BNB, so its balance and the fees count in equity."""
+        """The quote price of a fee asset such as BNB, so its balance and the fees count in equity.
+        Its first price values a deposit (capital); later changes are gains or losses."""
         if price < 0:
             raise ValueError("price must be >= 0")
-        self._s.asset_marks[asset] = price
+        s = self._s
+        if asset not in s.asset_marks:
+            value = s.balances.get(asset, 0.0) * price
+            s.day_start_equity += value
+            s.peak_equity += value
+        s.asset_marks[asset] = price
 
     def snapshot_account(self) -> AccountSnapshot:
         s = self._s

@@ -123,11 +123,12 @@ def check_in_flight(working: int, max_num_orders: int) -> Failure | None:
 
 
 def check_position_rule(buy: bool, held: float, flat: bool) -> Failure | None:
-    """Long-only spot: a BUY needs a flat book (dust counts as flat), a SELL something held."""
+    """Long-only spot: a BUY needs a flat book, a SELL something held. Dust (a balance below the
+    exchange's minimum quantity or notional, which cannot be sold) counts as flat."""
     if buy and not flat:
         return (Reason.POSITION_OPEN,), f"already long {held}"
-    if not buy and held <= 0:
-        return (Reason.NO_POSITION,), "nothing to sell"
+    if not buy and flat:
+        return (Reason.NO_POSITION,), f"only dust ({held}) left" if held > 0 else "nothing to sell"
     return None
 
 

@@ -429,7 +429,7 @@ class RiskEngine:
         return {
             "trading_state": state.value,
             "trading_state_level": state.severity,
-            "locks": [lk.source for lk in self.states.record.locks],
+            "locks": [str(lk.source) for lk in self.states.record.locks],
             "state_changes": self.states.record.version,
             "layer1": {"approved": self._approved[0], "reduced": self._reduced[0], "rejected": self._rejected[0]},
             "layer2": {"approved": self._approved[1], "reduced": self._reduced[1], "rejected": self._rejected[1]},
