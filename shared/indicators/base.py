@@ -26,6 +26,8 @@ class Indicator:
         if snap.get("indicator") != self.NAME:
             raise ValueError(f"snapshot is of {snap.get('indicator')!r}, not {self.NAME!r}")
         for name, value in snap["state"].items():
+            if name == "value" and isinstance(value, list):
+                value = tuple(value)  # JSON turned the (a, b, c) outputs of MACD/BBANDS into a list
             setattr(self, name, copy.deepcopy(value))
         return self
 

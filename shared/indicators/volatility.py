@@ -7,6 +7,9 @@ import math
 from .base import Indicator
 from .moving import SMA
 
+_SCALE_BITS = 100
+_SCALE = float(2**_SCALE_BITS)
+
 
 class TrueRange(Indicator):
     """max(h-l, |h-prev_close|, |l-prev_close|); undefined on the first bar, as in TA-Lib."""
@@ -54,8 +57,8 @@ class ATR(Indicator):
         snap["state"]["_tr"] = self._tr.snapshot()
         return snap
 
-    def restore(self, snap: dict[str, object]) -> ATR:  # type: ignore[override]
-        super().restore(snap)  # type: ignore[arg-type]
+    def restore(self, snap: dict[str, object]) -> ATR:
+        super().restore(snap)
         self._tr = TrueRange.from_snapshot(self._tr)  # type: ignore[arg-type]
         return self
 
@@ -78,12 +81,15 @@ class ATR(Indicator):
 class BollingerBands(Indicator):
     """Middle = SMA(n); bands = middle +- k*sigma, sigma the population standard deviation.
 
-    Sigma comes from sums of deviations from a shift K near the window mean (no catastrophic
-    cancellation at BTC prices); K and the sums are rebuilt exactly from the window once every n
-    updates, so the cost stays O(1) amortized and rounding error cannot drift.
+    Sigma comes from exact integer sums: each value is scaled by 2**100 to an integer (exact for
+    any |x| >= 2**-48, i.e. every real price), the window's sum and sum of squares are kept as
+    Python ints, and the variance is one correctly rounded integer division. Float running sums
+    drift and cancel: a window of 20 equal closes right after a jump came out with sigma ~1e-7
+    instead of 0 (TA-Lib gives 0). Exact sums cost O(1) per update and never need rebuilding.
+    The middle band is the SMA with TA-Lib's own running-sum rounding, so it equals SMA(n).
     """
 
-    __slots__ = ("_buf", "_count", "_k", "_pos", "_s1", "_s2", "_sma", "nbdev_dn", "nbdev_up", "period",
+    __slots__ = ("_buf", "_count", "_den", "_pos", "_s1", "_s2", "_sma", "nbdev_dn", "nbdev_up", "period",
                  "value")
     NAME = "bbands"
 
@@ -94,12 +100,13 @@ class BollingerBands(Indicator):
         self.nbdev_up = nbdev_up
         self.nbdev_dn = nbdev_dn
         self._sma = SMA(period)
-        self._buf: list[float] = [0.0] * period
+        self._buf: list[int] = [0] * period  # scaled values of the window (0 before it fills)
         self._pos = 0
         self._count = 0
-        self._k = 0.0
-        self._s1 = 0.0
-        self._s2 = 0.0
+        self._s1 = 0  # sum of the scaled window
+        self._s2 = 0  # sum of their squares
+        # var = (n*s2 - s1**2) / (n**2 * SCALE**2)
+        self._den = (period * period) << (2 * _SCALE_BITS)
         self.value: tuple[float, float, float] | None = None
 
     def snapshot(self) -> dict[str, object]:
@@ -107,49 +114,28 @@ class BollingerBands(Indicator):
         snap["state"]["_sma"] = self._sma.snapshot()
         return snap
 
-    def restore(self, snap: dict[str, object]) -> BollingerBands:  # type: ignore[override]
-        super().restore(snap)  # type: ignore[arg-type]
+    def restore(self, snap: dict[str, object]) -> BollingerBands:
+        super().restore(snap)
         self._sma = SMA.from_snapshot(self._sma)  # type: ignore[arg-type]
         return self
 
     def update(self, x: float) -> tuple[float, float, float] | None:
-        n = self.period
+        scaled = int(x * _SCALE)  # exact: multiplying by a power of two only moves the exponent
         pos = self._pos
-        if self._count == 0:
-            self._k = x
-        if self._count >= n:
-            old = self._buf[pos] - self._k
-            self._s1 -= old
-            self._s2 -= old * old
-        d = x - self._k
-        self._s1 += d
-        self._s2 += d * d
-        self._buf[pos] = x
-        self._count += 1
+        buf = self._buf
+        old = buf[pos]
+        buf[pos] = scaled
+        s1 = self._s1 + scaled - old
+        s2 = self._s2 + scaled * scaled - old * old
+        self._s1 = s1
+        self._s2 = s2
         pos += 1
-        if pos == n:
-            pos = 0
-            self._rebase()
-        self._pos = pos
+        self._pos = 0 if pos == self.period else pos
+        self._count += 1
         middle = self._sma.update(x)
         if middle is None:
             return None
-        m1 = self._s1 / n
-        var = self._s2 / n - m1 * m1
+        var = (self.period * s2 - s1 * s1) / self._den  # int / int: correctly rounded
         sigma = math.sqrt(var) if var > 0.0 else 0.0
         self.value = (middle + self.nbdev_up * sigma, middle, middle - self.nbdev_dn * sigma)
         return self.value
-
-    def _rebase(self) -> None:
-        """Recompute the shifted sums exactly around the current window's mean."""
-        buf = self._buf if self._count >= self.period else self._buf[: self._count]
-        total = 0.0
-        for v in buf:
-            total += v
-        k = total / len(buf)
-        s1 = s2 = 0.0
-        for v in buf:
-            d = v - k
-            s1 += d
-            s2 += d * d
-        self._k, self._s1, self._s2 = k, s1, s2
