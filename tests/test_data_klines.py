@@ -50,9 +50,9 @@ def set_field(line: str, col: int, value: str) -> str:
     return ",".join(cells)
 
 
-def read_error(*paths: Path, **kwargs: str) -> DataError:
+def read_error(*paths: Path, symbol: str | None = None, interval: str | None = None) -> DataError:
     with pytest.raises(DataError) as info:
-        read_klines(list(paths), **kwargs)
+        read_klines(list(paths), symbol=symbol, interval=interval)
     return info.value
 
 
