@@ -98,6 +98,23 @@ def test_a_buy_signal_becomes_a_quote_sized_intent_and_the_last_look_approves_it
     assert d2.status is DecisionStatus.APPROVED and d2.layer == 2 and sent == i
 
 
+def test_with_every_limit_on_and_none_binding_an_order_passes_both_layers_unchanged() -> None:
+    e = engine(filters=ExchangeFilters.bundled(), max_order_notional=5_000.0, max_position_notional=8_000.0,
+               max_gross_exposure=50_000.0, max_position_qty={"BTCUSDT": 1.0}, max_open_positions=3,
+               max_orders_per_minute=100, max_orders_per_minute_per_symbol=100, daily_loss_limit=5_000.0,
+               daily_loss_pct=20.0, max_drawdown_pct=30.0, price_band_pct=2.0, max_signal_age_s=30.0,
+               stale_market_data_s=30.0, loss_streak=5, order_equity_share=0.2)
+    # Three holdings, one of them dust: two count, so a third position may open.
+    acc = account(cash=20_000.0, positions={"ETHUSDT": (0.001, 2_000.0, 2_000.0), "BNBUSDT": (4.0, 500.0, 500.0),
+                                            "XRPUSDT": (100.0, 0.5, 0.5)})
+    d1, i = e.check_signal(signal(Side.BUY), acc)
+    assert d1.status is DecisionStatus.APPROVED and i is not None
+    assert (i.order_type, i.quantity, i.limit_price) == (OrderType.MARKET, None, None)
+    assert i.quote_quantity == pytest.approx(acc.equity * 0.2)
+    d2, sent = e.last_look(i, acc, (), T0)
+    assert d2.status is DecisionStatus.APPROVED and sent == i
+
+
 def test_decisions_are_what_RiskDecision_create_builds() -> None:
     e = engine()
     s = signal(Side.BUY)

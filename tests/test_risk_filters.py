@@ -83,6 +83,8 @@ def test_floor_and_ceil_stay_on_the_safe_side_of_x_on_the_step_grid(x: float, st
     assert x - lo < s * (1 + 1e-9) + 1e-9 and hi - x < s * (1 + 1e-9) + 1e-9
     for v in (lo, hi):
         assert Decimal(repr(v)) % Decimal(step) == 0
+    # Quantizing twice changes nothing: layer 2 sends what layer 1 rounded, unchanged.
+    assert floor_to(lo, s, dp) == lo and ceil_to(hi, s, dp) == hi
 
 
 def test_market_sell_rounds_down_within_the_balance() -> None:
@@ -167,6 +169,7 @@ def test_every_accepted_market_sell_satisfies_the_filters_and_the_balance(qty: f
     out, fail = fs.market_sell(qty, price, [])
     if fail is None:
         assert 0 < out <= qty
+        assert fs.market_sell(out, price, []) == (out, None)  # idempotent
         assert fs.violations(market=True, buy=False, quantity=out, quote_quantity=None, price=None,
                              avg_price=price) == []
 
@@ -179,6 +182,7 @@ def test_every_accepted_market_buy_stays_within_its_budget(quote: float, price: 
     out, fail = fs.market_buy(quote, price, [])
     if fail is None:
         assert 0 < out <= quote
+        assert fs.market_buy(out, price, []) == (out, None)  # idempotent
         assert fs.violations(market=True, buy=True, quantity=None, quote_quantity=out, price=None,
                              avg_price=price) == []
 

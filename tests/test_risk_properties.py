@@ -121,6 +121,11 @@ class Sim:
         self._record(d2)
         if sent is not None:
             self._check_approval(2, d2, sent, account)
+            # The last look may only cut or round an order, never change what kind of order it is.
+            assert (sent.order_type, sent.side, sent.symbol, sent.event_id) == (
+                intent.order_type, intent.side, intent.symbol, intent.event_id)
+            assert (sent.quote_quantity or 0.0) <= (intent.quote_quantity or 0.0) + EPS
+            assert (sent.quantity or 0.0) <= (intent.quantity or 0.0) + EPS
             self.pending.append(sent)
             self.sent.append((self.t, sent.symbol))
 

@@ -81,16 +81,21 @@ class Pipeline:
         self.decisions: list[RiskDecision] = []
         self.intents: list[OrderIntent] = []
         self.reports: list[ExecutionReport] = []
+        # Bound once: on_bar runs per bar and is the replay's hot path.
+        self._mark = self.book.mark
+        self._record_equity = self.equity.append
+        self._signal_of = self.signal_handler.on_bar
 
     def on_bar(self, bar: Bar) -> None:
         if self.broker.pending:
             for report in self.broker.on_bar(bar):
                 self._on_report(report)
-        self.equity.append(self.book.mark(bar.symbol, bar.close, bar.close_time))
-        self._on_market(bar.symbol, bar.close, bar.close_time)
-        signal = self.signal_handler.on_bar(bar)
+        symbol, close, t = bar.symbol, bar.close, bar.close_time
+        self._record_equity(self._mark(symbol, close, t))
+        self._on_market(symbol, close, t)
+        signal = self._signal_of(bar)
         if signal is not None:
-            self._on_signal(signal, bar.close_time)
+            self._on_signal(signal, t)
 
     def _on_signal(self, signal: Signal, now: int) -> None:
         self.signals.append(signal)

@@ -284,9 +284,10 @@ class RiskEngine:
         fail = C.check_position_rule(buy, held, held <= 0 or (fs is not None and fs.is_dust(held, price)))
         if fail is not None:
             return fail
-        if buy and cfg.max_open_positions:
-            fail = C.check_open_positions(self._open_positions(positions, symbol, pending_buy_symbols),
-                                          cfg.max_open_positions)
+        max_open = cfg.max_open_positions
+        # Counting needs a pass over the positions; skip it when there are too few to reach the limit.
+        if buy and max_open and len(positions) + (len(pending_buy_symbols) if pending_buy_symbols else 0) >= max_open:
+            fail = C.check_open_positions(self._open_positions(positions, symbol, pending_buy_symbols), max_open)
             if fail is not None:
                 return fail
         rates = self._rates[layer - 1]

@@ -48,12 +48,13 @@ def decimals_of(step: str | Decimal) -> int:
 def floor_to(x: float, step: float, dp: int) -> float:
     """The largest multiple of `step` not above `x`, as the shortest float with `dp` decimals.
 
-    The final comparison guarantees the result never exceeds `x` even where float division
-    lands a hair above an integer; a step of 0 leaves `x` unchanged.
+    Rounds to the nearest multiple first (so a value already on the grid stays exactly as it is:
+    quantizing twice changes nothing), then steps down once if that landed above `x`. A step of 0
+    leaves `x` unchanged.
     """
     if step <= 0:
         return x
-    units = math.floor(x / step + 1e-9)
+    units = round(x / step)
     q = round(units * step, dp)
     if q > x:
         q = round((units - 1) * step, dp)
@@ -64,7 +65,7 @@ def ceil_to(x: float, step: float, dp: int) -> float:
     """The smallest multiple of `step` not below `x` (a SELL limit price never drops)."""
     if step <= 0:
         return x
-    units = math.ceil(x / step - 1e-9)
+    units = round(x / step)
     q = round(units * step, dp)
     if q < x:
         q = round((units + 1) * step, dp)
@@ -73,8 +74,8 @@ def ceil_to(x: float, step: float, dp: int) -> float:
 
 def _floor_units(x: float, scale: int, k: int) -> float:
     """floor_to for a step of k / scale (k, scale integers): integer arithmetic and one correctly
-    rounded division, cheaper than `round()` on the hot path, with the same never-above-x guard."""
-    units = int(x * scale / k + 1e-9)
+    rounded division, cheaper than `round()` on the hot path, with the same guarantees."""
+    units = round(x * scale / k)
     q = units * k / scale
     if q > x:
         q = (units - 1) * k / scale
