@@ -22,7 +22,6 @@ on the exchange and is an example value. In production the executor fetches the 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
