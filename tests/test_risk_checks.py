@@ -378,9 +378,9 @@ def test_rate_limits_global_and_per_symbol_in_a_sliding_minute() -> None:
         assert e.last_look(intent(Side.BUY, n=n, t=T0 + n), acc, (), T0 + n)[1] is not None
     d, i = e.last_look(intent(Side.BUY, n=2, t=T0 + 2), acc, (), T0 + 2)
     assert i is None and reasons(d) == (Reason.RATE_LIMIT_SYMBOL,)
-    eth = {"symbol": "ETHUSDT", "price": 2_000.0}
-    assert e.last_look(intent(Side.BUY, n=3, t=T0 + 3, **eth), acc, (), T0 + 3)[1] is not None
-    d, i = e.last_look(intent(Side.BUY, n=4, t=T0 + 4, **eth), acc, (), T0 + 4)
+    eth3 = intent(Side.BUY, symbol="ETHUSDT", price=2_000.0, n=3, t=T0 + 3)
+    assert e.last_look(eth3, acc, (), T0 + 3)[1] is not None
+    d, i = e.last_look(intent(Side.BUY, symbol="ETHUSDT", price=2_000.0, n=4, t=T0 + 4), acc, (), T0 + 4)
     assert i is None and reasons(d) == (Reason.RATE_LIMIT,)
     # The window slides: a minute after the first order there is room again.
     assert e.last_look(intent(Side.BUY, n=5, t=T0 + 60_000), acc, (), T0 + 60_000)[1] is not None
@@ -427,7 +427,8 @@ def test_max_position_qty_cuts_a_buy_to_the_quantity_headroom() -> None:
     e = engine(max_position_qty={"BTCUSDT": 0.05})
     d, i = e.check_signal(signal(Side.BUY), account())
     assert i is not None and i.quote_quantity == pytest.approx(2_000.0) and reasons(d) == (Reason.MAX_POSITION_QTY,)
-    assert e.check_signal(signal(Side.BUY, symbol="ETHUSDT", price=2_000.0), account())[1].quote_quantity == 10_000.0
+    _, eth = e.check_signal(signal(Side.BUY, symbol="ETHUSDT", price=2_000.0), account())
+    assert eth is not None and eth.quote_quantity == 10_000.0
 
 
 def test_max_gross_exposure_counts_positions_and_working_buys() -> None:

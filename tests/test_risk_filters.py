@@ -11,9 +11,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.risk import ExchangeFilters, Reason, parse_exchange_info
-from shared.risk.filters import BUNDLED_EXCHANGE_INFO, ceil_to, decimals_of, floor_to, fmt
+from shared.risk.filters import BUNDLED_EXCHANGE_INFO, Failure, ceil_to, decimals_of, floor_to, fmt
 
 DOC = json.loads(BUNDLED_EXCHANGE_INFO.read_text())
+
+
+def why(fail: Failure | None) -> tuple[str, ...]:
+    """The reason codes of a failure that must have happened."""
+    assert fail is not None
+    return fail[0]
+
+
 FILTERS = ExchangeFilters.bundled()
 BTC = FILTERS["BTCUSDT"]
 ETH = FILTERS["ETHUSDT"]
@@ -97,14 +105,14 @@ def test_market_sell_rounds_down_within_the_balance() -> None:
 
 
 def test_market_sell_rejects_with_the_filter_name() -> None:
-    assert BTC.market_sell(0.000004, 40_000.0, [])[1][0] == (Reason.LOT_SIZE,)
-    assert BTC.market_sell(0.0001, 40_000.0, [])[1][0] == (Reason.NOTIONAL,)  # 4 USDT < 5
+    assert why(BTC.market_sell(0.000004, 40_000.0, [])[1]) == (Reason.LOT_SIZE,)
+    assert why(BTC.market_sell(0.0001, 40_000.0, [])[1]) == (Reason.NOTIONAL,)  # 4 USDT < 5
     legacy = copy.deepcopy(DOC)
     legacy["symbols"][0]["filters"].append({"filterType": "MIN_NOTIONAL", "minNotional": "10.00000000",
                                             "applyToMarket": True, "avgPriceMins": 5})
-    assert parse_exchange_info(legacy)["BTCUSDT"].market_sell(0.0002, 40_000.0, [])[1][0] == (Reason.MIN_NOTIONAL,)
+    assert why(parse_exchange_info(legacy)["BTCUSDT"].market_sell(0.0002, 40_000.0, [])[1]) == (Reason.MIN_NOTIONAL,)
     with_min = _doc_with("BTCUSDT", minQty="0.00100000")["BTCUSDT"]
-    assert with_min.market_sell(0.0009, 40_000.0, [])[1][0] == (Reason.LOT_SIZE,)
+    assert why(with_min.market_sell(0.0009, 40_000.0, [])[1]) == (Reason.LOT_SIZE,)
 
 
 def test_market_sell_above_the_market_maximum_is_cut_down() -> None:
@@ -117,12 +125,12 @@ def test_market_buy_by_quote_respects_precision_minimum_and_maximum() -> None:
     cuts: list[str] = []
     quote, fail = BTC.market_buy(1_000.123456789, 40_000.0, cuts)
     assert fail is None and quote == 1_000.12345678 and quote <= 1_000.123456789 and cuts == []
-    assert BTC.market_buy(4.99, 40_000.0, [])[1][0] == (Reason.NOTIONAL,)
-    assert BTC.market_buy(0.3, 40_000.0, [])[1][0] == (Reason.LOT_SIZE,)  # ~0.0000075 BTC < 0.00001
+    assert why(BTC.market_buy(4.99, 40_000.0, [])[1]) == (Reason.NOTIONAL,)
+    assert why(BTC.market_buy(0.3, 40_000.0, [])[1]) == (Reason.LOT_SIZE,)  # ~0.0000075 BTC < 0.00001
     quote, fail = BTC.market_buy(4_000_000.0, 40_000.0, cuts)  # ~100 BTC > 83.77 market maximum
     assert fail is None and quote <= 83.76554183 * 40_000.0 and cuts == [Reason.MARKET_LOT_SIZE]
     no_quote = _doc_with("BTCUSDT", quoteOrderQtyMarketAllowed=False)["BTCUSDT"]
-    assert no_quote.market_buy(100.0, 40_000.0, [])[1][0] == (Reason.QUOTE_ORDER_QTY_MARKET,)
+    assert why(no_quote.market_buy(100.0, 40_000.0, [])[1]) == (Reason.QUOTE_ORDER_QTY_MARKET,)
 
 
 def test_limit_prices_round_toward_safety_and_are_checked() -> None:
@@ -131,26 +139,32 @@ def test_limit_prices_round_toward_safety_and_are_checked() -> None:
     assert fail is None and (qty, price) == (0.01234, 40_000.0)  # a BUY never pays more
     qty, price, fail = BTC.limit(False, 0.0123456, 40_000.001, 40_000.0, cuts)
     assert fail is None and price == 40_000.01  # a SELL never sells cheaper
-    assert BTC.limit(True, 0.01, 0.001, 40_000.0, [])[2][0] == (Reason.PRICE_FILTER,)
-    assert BTC.limit(True, 0.0001, 2_000_000.0, 400_000.0, [])[2][0] == (Reason.PRICE_FILTER,)
-    assert BTC.limit(True, 0.01, 250_000.0, 40_000.0, [])[2][0] == (Reason.PERCENT_PRICE_BY_SIDE,)
-    assert BTC.limit(False, 0.01, 7_000.0, 40_000.0, [])[2][0] == (Reason.PERCENT_PRICE_BY_SIDE,)
-    assert BTC.limit(True, 0.0001, 40_000.0, 40_000.0, [])[2][0] == (Reason.NOTIONAL,)  # 4 USDT
+    assert why(BTC.limit(True, 0.01, 0.001, 40_000.0, [])[2]) == (Reason.PRICE_FILTER,)
+    assert why(BTC.limit(True, 0.0001, 2_000_000.0, 400_000.0, [])[2]) == (Reason.PRICE_FILTER,)
+    assert why(BTC.limit(True, 0.01, 250_000.0, 40_000.0, [])[2]) == (Reason.PERCENT_PRICE_BY_SIDE,)
+    assert why(BTC.limit(False, 0.01, 7_000.0, 40_000.0, [])[2]) == (Reason.PERCENT_PRICE_BY_SIDE,)
+    assert why(BTC.limit(True, 0.0001, 40_000.0, 40_000.0, [])[2]) == (Reason.NOTIONAL,)  # 4 USDT
     qty, _, fail = BTC.limit(True, 10_000.0, 40_000.0, 40_000.0, cuts)
     assert fail is None and qty == 225.0 and Reason.NOTIONAL in cuts  # 9,000,000 / 40,000
 
 
 def test_violations_are_computed_in_exact_decimals() -> None:
-    ok = dict(market=True, buy=False, quote_quantity=None, price=None, avg_price=40_000.0)
-    assert BTC.violations(quantity=0.12345, **ok) == []
-    assert Reason.LOT_SIZE in BTC.violations(quantity=0.123456, **ok)
-    assert Reason.NOTIONAL in BTC.violations(quantity=0.0001, **ok)
-    lim = dict(market=False, buy=True, quote_quantity=None, avg_price=40_000.0)
-    assert BTC.violations(quantity=0.001, price=40_000.01, **lim) == []
-    assert Reason.PRICE_FILTER in BTC.violations(quantity=0.001, price=40_000.005, **lim)
-    q = dict(market=True, buy=True, quantity=None, price=None, avg_price=40_000.0)
-    assert BTC.violations(quote_quantity=100.12345678, **q) == []
-    assert BTC.violations(quote_quantity=100.123456789, **q) == ["QUOTE_PRECISION"]
+    def sell(q: float) -> list[str]:
+        return BTC.violations(market=True, buy=False, quantity=q, quote_quantity=None, price=None, avg_price=40_000.0)
+
+    def limit_buy(q: float, p: float) -> list[str]:
+        return BTC.violations(market=False, buy=True, quantity=q, quote_quantity=None, price=p, avg_price=40_000.0)
+
+    def quote_buy(qq: float) -> list[str]:
+        return BTC.violations(market=True, buy=True, quantity=None, quote_quantity=qq, price=None, avg_price=40_000.0)
+
+    assert sell(0.12345) == []
+    assert Reason.LOT_SIZE in sell(0.123456)
+    assert Reason.NOTIONAL in sell(0.0001)
+    assert limit_buy(0.001, 40_000.01) == []
+    assert Reason.PRICE_FILTER in limit_buy(0.001, 40_000.005)
+    assert quote_buy(100.12345678) == []
+    assert quote_buy(100.123456789) == ["QUOTE_PRECISION"]
 
 
 def test_dust_is_what_cannot_be_sold() -> None:

@@ -188,7 +188,7 @@ class RiskConfig(BaseSettings):
                 base = self_or_cls.model_dump()
                 base.update(parsed)
                 return type(self_or_cls)(**base)
-            return self_or_cls(**parsed)  # type: ignore[no-any-return]
+            return self_or_cls(**parsed)
         except ValidationError as exc:
             raise RiskConfigError(_explain(exc)) from exc
 

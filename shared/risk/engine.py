@@ -180,8 +180,8 @@ class RiskEngine:
         out = self._evaluate(1, signal.symbol, buy, qty, quote, None, signal.price, signal.event_time,
                              account, now, ())
         if len(out) == 2:
-            return self._reject(1, signal, out[0], out[1], now), None  # type: ignore[arg-type]
-        qty, quote, _, cuts = out  # type: ignore[misc]
+            return self._reject(1, signal, out[0], out[1], now), None
+        qty, quote, _, cuts = out
         intent = _validate_intent({
             "event_id": OrderIntent.make_id(signal.event_id), "correlation_id": signal.correlation_id,
             "event_time": signal.event_time, "symbol": signal.symbol, "strategy": signal.strategy,
@@ -206,8 +206,8 @@ class RiskEngine:
         out = self._evaluate(2, intent.symbol, buy, intent.quantity, intent.quote_quantity, limit,
                              intent.reference_price, intent.event_time, account, now, in_flight)
         if len(out) == 2:
-            return self._reject(2, intent, out[0], out[1], now), None  # type: ignore[arg-type]
-        qty, quote, limit_price, cuts = out  # type: ignore[misc]
+            return self._reject(2, intent, out[0], out[1], now), None
+        qty, quote, limit_price, cuts = out
         if cuts or qty != intent.quantity or quote != intent.quote_quantity or limit_price != intent.limit_price:
             # Cut down, or only quantized to the exchange's steps; validated again, never copied blind.
             data = intent.model_dump()
@@ -470,7 +470,7 @@ _validate_decision = RiskDecision.__pydantic_validator__.validate_python
 def _decision(layer: int, subject_id: str, symbol: str, status: DecisionStatus, reasons: tuple[str, ...],
               detail: str, correlation_id: str, now: int) -> RiskDecision:
     """What `RiskDecision.create` builds (same deterministic id; a test pins the equality)."""
-    return _validate_decision({  # type: ignore[no-any-return]
+    return _validate_decision({
         "event_id": deterministic_id("decision", layer, subject_id), "correlation_id": correlation_id,
         "event_time": now, "layer": layer, "subject_id": subject_id, "symbol": symbol, "status": status,
         "reasons": reasons, "detail": detail})
