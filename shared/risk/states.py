@@ -45,6 +45,8 @@ class TradingState(StrEnum):
 
 
 _SEVERITY = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
+# How long a fired trigger key is remembered (so the record stays small over years of trading).
+FIRED_MEMORY_MS = 30 * 86_400_000
 
 
 @dataclass(slots=True)
@@ -293,6 +295,7 @@ class TradingStateMachine:
         def mutate(rec: StateRecord) -> None:
             rec.locks = [lk for lk in rec.locks if lk.source != lock.source] + [copy.copy(lock)]
             if fired_key is not None:
+                rec.fired = {k: t for k, t in rec.fired.items() if t > now - FIRED_MEMORY_MS}
                 rec.fired[fired_key] = now
 
         return self._apply(now, who, f"{lock.source}: {lock.why}", mutate, until=lock.until)
