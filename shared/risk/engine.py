@@ -392,10 +392,10 @@ class RiskEngine:
         i = layer - 1
         if cuts:
             self._reduced[i] += 1
-            for r in cuts:
+            reasons = tuple(dict.fromkeys(str(r) for r in cuts))  # plain strings, each once
+            for r in reasons:
                 self._cuts[r] = self._cuts.get(r, 0) + 1
             status = DecisionStatus.REDUCED
-            reasons = tuple(dict.fromkeys(cuts))
         else:
             self._approved[i] += 1
             status, reasons = DecisionStatus.APPROVED, ()
@@ -405,11 +405,12 @@ class RiskEngine:
                 now: int) -> RiskDecision:
         i = layer - 1
         self._rejected[i] += 1
+        codes = tuple(str(r) for r in reasons)  # plain strings for counters and the wire
         counts = self._rejections[i]
-        for r in reasons:
+        for r in codes:
             counts[r] = counts.get(r, 0) + 1
-        return _decision(layer, subject.event_id, subject.symbol, DecisionStatus.REJECTED,
-                         tuple(str(r) for r in reasons), detail, subject.correlation_id, now)
+        return _decision(layer, subject.event_id, subject.symbol, DecisionStatus.REJECTED, codes, detail,
+                         subject.correlation_id, now)
 
     @property
     def rejections(self) -> dict[str, int]:
