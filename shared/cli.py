@@ -43,9 +43,34 @@ def _load_bars(sources: Sequence[str], symbol: str | None) -> Any:
     return series
 
 
+def _load_trades(sources: Sequence[str], symbol: str | None) -> Any:
+    from shared.data import DataError, read_trades
+
+    paths = [Path(s) for s in sources]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise CliError(f"no such file: {', '.join(missing)}")
+    with _progress(None, "reading trades") as bar:
+        try:
+            return read_trades(paths, symbol=symbol, progress=bar.update)
+        except DataError as exc:
+            raise CliError(f"bad market data: {exc}") from None
+
+
+class _TradeSeries:
+    """What the summary prints of a trade replay's input."""
+
+    def __init__(self, ticks: Any, interval: str, bars: Sequence[Any]) -> None:
+        self.symbol = ticks.symbol
+        self.interval = f"{interval} bars from {len(ticks)} trades"
+        self.quality = ticks.quality
+        self.bars = bars
+
+
 def _replay(series: Any, strategy: str, params: dict[str, str], cash: float, commission: float,
-            risk: list[str], fee_mode: str, out: Path) -> dict[str, Any]:
-    from shared.pipeline.replay import run_replay
+            risk: list[str], fee_mode: str, out: Path, interval: str | None = None) -> dict[str, Any]:
+    """Replay klines (`series.bars`) or, with `interval`, trades (`series` is the tick list)."""
+    from shared.pipeline.replay import run_replay, run_trade_replay
     from shared.report import summarize, write_report
     from shared.risk import RiskConfig
     from shared.strategies import StrategyConfigError
@@ -54,12 +79,19 @@ def _replay(series: Any, strategy: str, params: dict[str, str], cash: float, com
         config = RiskConfig.with_overrides(risk)
     except ValueError as exc:
         raise CliError(f"--risk: {exc}") from None
-    with _progress(len(series.bars), f"replay {series.symbol} {strategy}") as bar:
+    items = series if interval is not None else series.bars
+    with _progress(len(items), f"replay {series.symbol} {strategy}") as bar:
         try:
-            result = run_replay(series.bars, strategy, params, cash=cash, commission=commission,
-                                fee_mode=fee_mode, risk_config=config,  # type: ignore[arg-type]
-                                progress=bar.update)
-        except StrategyConfigError as exc:
+            if interval is None:
+                result = run_replay(series.bars, strategy, params, cash=cash, commission=commission,
+                                    fee_mode=fee_mode, risk_config=config,  # type: ignore[arg-type]
+                                    progress=bar.update)
+            else:
+                result = run_trade_replay(series, strategy, params, interval=interval, cash=cash,
+                                          commission=commission, fee_mode=fee_mode,  # type: ignore[arg-type]
+                                          risk_config=config, progress=bar.update)
+                series = _TradeSeries(series, interval, result.bars)
+        except (StrategyConfigError, ValueError) as exc:
             raise CliError(str(exc)) from None
     write_report(result, out)
     summary = summarize(result)
@@ -110,9 +142,44 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    if args.trades:
+        ticks = _load_trades(args.source, args.symbol)
+        _replay(ticks, args.strategy, _params(args.param), args.cash, args.commission, args.risk,
+                args.fee_mode, Path(args.out), interval=args.interval)
+        return 0
     series = _load_bars(args.source, args.symbol)
     _replay(series, args.strategy, _params(args.param), args.cash, args.commission, args.risk,
             args.fee_mode, Path(args.out))
+    return 0
+
+
+def _state_engine(state_file: str | None) -> Any:
+    import os
+
+    from shared.risk import RiskConfig, RiskEngine
+
+    path = state_file or os.environ.get("MARKETFLOW_RISK_STATE_FILE")
+    if not path:
+        raise CliError("no state file: pass --state-file or set MARKETFLOW_RISK_STATE_FILE")
+    return RiskEngine(RiskConfig.replay().model_copy(update={"state_file": Path(path)}))
+
+
+def cmd_trading_state(args: argparse.Namespace) -> int:
+    import time
+
+    engine = _state_engine(args.state_file)
+    now = int(time.time() * 1000)
+    if args.action == "halt":
+        engine.kill(args.by, args.reason, now)
+    elif args.action in ("reduce", "resume"):
+        engine.set_trading_state("REDUCING" if args.action == "reduce" else "ACTIVE", args.by, args.reason, now)
+    state = engine.states.current(now)
+    record = engine.states.record
+    print(f"trading state: {state.value}")
+    print(f"set by: {record.who} at {record.changed_at} ms: {record.why}")
+    for lock in record.locks:
+        until = "until reset" if lock.until is None else f"until {lock.until} ms"
+        print(f"lock: {lock.source} -> {lock.state.value}, {lock.why} ({until})")
     return 0
 
 
@@ -171,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "the whole pipeline and write a report folder.")
     rep.add_argument("--source", nargs="+", required=True, metavar="PATH", help="kline files, in time order")
     rep.add_argument("--symbol", help="symbol (default: from the file name)")
+    rep.add_argument("--trades", action="store_true",
+                     help="the files are trades (Binance trade archive or stream capture): they build bars, "
+                          "and orders fill at the next trade's price")
+    rep.add_argument("--interval", default="1m", help="bar interval built from trades (default %(default)s)")
     _add_replay_options(rep, None)
     rep.add_argument("--out", required=True, help="report folder")
     rep.set_defaults(func=cmd_replay)
@@ -181,6 +252,17 @@ def build_parser() -> argparse.ArgumentParser:
     ind.add_argument("--symbol", help="symbol (default: from the file name)")
     ind.add_argument("--out", required=True, metavar="FILE.csv", help="output CSV")
     ind.set_defaults(func=cmd_indicators)
+
+    ts = sub.add_parser("trading-state", help="show or set the trading state (the kill switch)",
+                        description="Show the persisted trading state, or change it: `halt` is the kill switch "
+                        "(no new orders, cancels pass), `reduce` lets only exposure-reducing orders pass, `resume` "
+                        "sets ACTIVE and acknowledges loss-based locks (never an exchange ban). Every running "
+                        "engine sharing the state file adopts the change within state_refresh_s.")
+    ts.add_argument("action", choices=("show", "halt", "reduce", "resume"), help="what to do")
+    ts.add_argument("--state-file", help="the risk state file (default: $MARKETFLOW_RISK_STATE_FILE)")
+    ts.add_argument("--by", default="operator:cli", help="who changes it (recorded; default %(default)s)")
+    ts.add_argument("--reason", default="set from the CLI", help="why (recorded in the state-change event)")
+    ts.set_defaults(func=cmd_trading_state)
 
     st = sub.add_parser("strategies", help="list strategies and their parameters",
                         description="List the registered strategies with their documented parameters.")

@@ -98,8 +98,6 @@ DECISIONS = ("signals", "decisions", "intents", "reports", "trades", "final_equi
 def test_redelivered_bars_change_no_decision(bars_1m: list[Bar], old: bool) -> None:
     """Duplicates and late old bars are ignored by the strategy: same signals, orders, fills, trades.
 
-    Redelivery right after a signal bar is left out here (see the xfail below): no order is
-    pending after a non-signal bar, so these copies cannot reach the broker's queue.
     """
     base = replay(bars_1m)
     fed = redelivered(bars_1m, {s.bar_open_time for s in base.signals}, old=old)
@@ -108,10 +106,6 @@ def test_redelivered_bars_change_no_decision(bars_1m: list[Bar], old: bool) -> N
     assert {k: a[k] for k in DECISIONS} == {k: b[k] for k in DECISIONS}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "shared/pipeline/replay.py Pipeline.on_bar gives every bar to the broker and marks the book "
-    "before SignalHandler drops redelivered ones: a copy of a signal bar fills its order at the "
-    "signal bar's own open"))
 def test_redelivered_signal_bar_does_not_fill_the_order(bars_1m: list[Bar]) -> None:
     base = replay(bars_1m)
     again = replay([x for bar in bars_1m for x in (bar, bar)])
@@ -119,14 +113,16 @@ def test_redelivered_signal_bar_does_not_fill_the_order(bars_1m: list[Bar]) -> N
     assert again.final_equity == base.final_equity
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "shared/pipeline/replay.py Pipeline.on_bar marks the book at a late old bar's close (a stale "
-    "equity point; max drawdown moves) and ReplayResult keeps ignored bars in bars/equity/events"))
 def test_redelivered_bars_give_the_same_report(bars_1m: list[Bar]) -> None:
     base = replay(bars_1m)
-    again = replay(redelivered(bars_1m, {s.bar_open_time for s in base.signals}, old=True))
-    assert fingerprint(again) == fingerprint(base)
+    fed = redelivered(bars_1m, {s.bar_open_time for s in base.signals}, old=True)
+    again = replay(fed)
+    a, b = fingerprint(again), fingerprint(base)
+    # Redelivered events are received (and counted as events) but change nothing else.
+    assert a["summary"].pop("events") - b["summary"].pop("events") == len(fed) - len(bars_1m) == again.ignored
+    assert a == b
     assert again.equity == base.equity
+    assert list(again.bars) == list(bars_1m)
 
 
 def test_correlation_follows_market_event_signal_intent_report(sample: tuple[list[Bar], ReplayResult]) -> None:

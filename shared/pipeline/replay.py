@@ -2,8 +2,9 @@
 
 Every stage is the same handler the Azure Functions and the executor call; this module only
 wires them together on one thread, in event-time order, so a replay is deterministic: the same
-bars give the same signals, orders and fills. Fills happen at the next bar's open, before that
-bar's close is evaluated, exactly as a live market order sent after a close would.
+bars give the same signals, orders and fills. Fills happen at the next bar's open (or, on trade
+data, at the next trade's price), before that bar's close is evaluated, exactly as a live market
+order sent after a close would.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.aggregation import BarAggregator
 from shared.events import ExecutionReport, OrderIntent, OrderStatus, RiskDecision, Signal, TradingStateChanged
 from shared.execution import Executor, PaperBroker
 from shared.execution.paper import FeeMode
-from shared.market import Bar
+from shared.market import Bar, Tick
 from shared.portfolio import ClosedTrade, Position, PositionBook
 from shared.risk import ExchangeFilters, RiskConfig, RiskEngine, StateStore
 
@@ -49,6 +51,7 @@ class ReplayResult:
     risk: dict[str, Any] = field(default_factory=dict)          # RiskEngine.counters() at the end
     state_events: list[TradingStateChanged] = field(default_factory=list)
     events: int = 0
+    ignored: int = 0                         # redelivered or late market events, counted and skipped
     elapsed_s: float = 0.0
 
     @property
@@ -62,12 +65,19 @@ class ReplayResult:
 
 
 class Pipeline:
-    """The wired handlers of one account. `on_bar` is the whole per-bar path."""
+    """The wired handlers of one account, in event-time order.
+
+    `on_bar` is the bar-data path: pending orders fill at the bar's open, then the bar's close is
+    marked and evaluated. `on_trade` is the trade-data path: trades build bars, and pending orders
+    fill at the next trade's price. A redelivered or late bar (open time not after the last one of
+    its symbol) or trade (id not after the last one) is counted and ignored before it can touch
+    the broker or the book.
+    """
 
     def __init__(self, strategy: str, params: Mapping[str, Any] | None = None, *, cash: float = 10_000.0,
                  commission: float = 0.001, fee_mode: FeeMode = "quote",
                  risk_config: RiskConfig | None = None, exchange_filters: ExchangeFilters | None = None,
-                 state_store: StateStore | None = None) -> None:
+                 state_store: StateStore | None = None, interval: str = "1m") -> None:
         self.book = PositionBook(cash=cash)
         self.signal_handler = SignalHandler(strategy, params)
         engine = self.engine = RiskEngine(risk_config or RiskConfig.replay(), filters=exchange_filters,
@@ -76,20 +86,54 @@ class Pipeline:
         self.risk = RiskHandler(engine, self.book.snapshot_account)
         self.broker = PaperBroker(commission=commission, fee_mode=fee_mode)
         self.executor = Executor(self.broker, engine, self.book.snapshot_account)
+        self.interval = interval
+        self.bars: list[Bar] = []           # accepted bars (built from trades in trade mode)
         self.equity: list[float] = []
         self.signals: list[Signal] = []
         self.decisions: list[RiskDecision] = []
         self.intents: list[OrderIntent] = []
         self.reports: list[ExecutionReport] = []
-        # Bound once: on_bar runs per bar and is the replay's hot path.
+        self.ignored = 0
+        self._last: dict[str, int] = {}     # symbol -> last accepted bar open time or trade id
+        self._aggregators: dict[str, BarAggregator] = {}
+        # Bound once: these run per bar and are the replay's hot path.
         self._mark = self.book.mark
         self._record_equity = self.equity.append
+        self._record_bar = self.bars.append
         self._signal_of = self.signal_handler.on_bar
 
     def on_bar(self, bar: Bar) -> None:
+        symbol = bar.symbol
+        last = self._last.get(symbol)
+        if last is not None and bar.open_time <= last:
+            self.ignored += 1
+            return
+        self._last[symbol] = bar.open_time
         if self.broker.pending:
             for report in self.broker.on_bar(bar):
                 self._on_report(report)
+        self._close(bar)
+
+    def on_trade(self, tick: Tick) -> None:
+        symbol = tick.symbol
+        last = self._last.get(symbol)
+        if last is not None and tick.trade_id <= last:
+            self.ignored += 1
+            return
+        self._last[symbol] = tick.trade_id
+        agg = self._aggregators.get(symbol)
+        if agg is None:
+            agg = self._aggregators[symbol] = BarAggregator(symbol, self.interval)
+        bar = agg.on_trade(tick.price, tick.qty, tick.time)
+        if bar is not None:
+            self._close(bar)
+        if self.broker.pending:
+            for report in self.broker.on_price(symbol, tick.price, tick.time):
+                self._on_report(report)
+
+    def _close(self, bar: Bar) -> None:
+        """A closed bar: record it, mark the book at its close, evaluate the strategy."""
+        self._record_bar(bar)
         symbol, close, t = bar.symbol, bar.close, bar.close_time
         self._record_equity(self._mark(symbol, close, t))
         self._on_market(symbol, close, t)
@@ -116,6 +160,47 @@ class Pipeline:
         if report.status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED):
             self.book.apply(report)
 
+    def result(self, strategy: str, cash: float, commission: float, elapsed_s: float) -> ReplayResult:
+        if not self.bars:
+            raise ValueError("the replay closed no bar")
+        book = self.book
+        n_in = len(self.bars) + self.ignored
+        events = n_in + len(self.signals) + len(self.decisions) + len(self.intents) + len(self.reports)
+        symbol = self.bars[0].symbol
+        return ReplayResult(
+            symbol=symbol, strategy=strategy, params=dict(self.signal_handler.params), cash=cash,
+            commission=commission, bars=self.bars, equity=self.equity, trades=list(book.closed_trades),
+            signals=self.signals, decisions=self.decisions, intents=self.intents, reports=self.reports,
+            open_position=book.position(symbol), final_equity=self.equity[-1],
+            rejections=Counter(self.engine.rejections), reduced=self.engine.reduced,
+            risk=self.engine.counters(), state_events=list(self.engine.state_events), events=events,
+            ignored=self.ignored, elapsed_s=elapsed_s)
+
+
+def _drive(step: Callable[[Any], None], items: Sequence[Any], progress: Callable[[int], None] | None,
+           progress_every: int) -> float:
+    """Feed every item to `step`; returns the elapsed seconds. The one loop of every replay."""
+    # The loop allocates many small acyclic objects (events, decisions); cyclic GC passes over the
+    # whole heap (bars included) cost ~15 % of replay time and find nothing, so they are paused.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    started = _time.perf_counter()
+    try:
+        if progress is None:
+            for item in items:
+                step(item)
+        else:
+            for i, item in enumerate(items, 1):
+                step(item)
+                if i % progress_every == 0:
+                    progress(progress_every)
+            progress(len(items) % progress_every)
+    finally:
+        elapsed = _time.perf_counter() - started
+        if gc_was_enabled:
+            gc.enable()
+    return elapsed
+
 
 def run_replay(bars: Sequence[Bar], strategy: str = "sma_cross", params: Mapping[str, Any] | None = None,
                *, cash: float = 10_000.0, commission: float = 0.001, fee_mode: FeeMode = "quote",
@@ -131,32 +216,19 @@ def run_replay(bars: Sequence[Bar], strategy: str = "sma_cross", params: Mapping
         raise ValueError("no bars to replay")
     pipe = Pipeline(strategy, params, cash=cash, commission=commission, fee_mode=fee_mode,
                     risk_config=risk_config, exchange_filters=exchange_filters, state_store=state_store)
-    on_bar = pipe.on_bar
-    # The loop allocates many small acyclic objects (events, decisions); cyclic GC passes over the
-    # whole heap (bars included) cost ~15 % of replay time and find nothing, so they are paused.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    started = _time.perf_counter()
-    try:
-        if progress is None:
-            for bar in bars:
-                on_bar(bar)
-        else:
-            for i, bar in enumerate(bars, 1):
-                on_bar(bar)
-                if i % progress_every == 0:
-                    progress(progress_every)
-            progress(len(bars) % progress_every)
-    finally:
-        elapsed = _time.perf_counter() - started
-        if gc_was_enabled:
-            gc.enable()
-    book = pipe.book
-    events = len(bars) + len(pipe.signals) + len(pipe.decisions) + len(pipe.intents) + len(pipe.reports)
-    return ReplayResult(
-        symbol=bars[0].symbol, strategy=strategy, params=dict(pipe.signal_handler.params), cash=cash,
-        commission=commission, bars=bars, equity=pipe.equity, trades=list(book.closed_trades),
-        signals=pipe.signals, decisions=pipe.decisions, intents=pipe.intents, reports=pipe.reports,
-        open_position=book.position(bars[0].symbol), final_equity=pipe.equity[-1],
-        rejections=Counter(pipe.engine.rejections), reduced=pipe.engine.reduced, risk=pipe.engine.counters(),
-        state_events=list(pipe.engine.state_events), events=events, elapsed_s=elapsed)
+    elapsed = _drive(pipe.on_bar, bars, progress, progress_every)
+    return pipe.result(strategy, cash, commission, elapsed)
+
+
+def run_trade_replay(ticks: Sequence[Tick], strategy: str = "sma_cross", params: Mapping[str, Any] | None = None,
+                     *, interval: str = "1m", cash: float = 10_000.0, commission: float = 0.001,
+                     fee_mode: FeeMode = "quote", risk_config: RiskConfig | None = None,
+                     exchange_filters: ExchangeFilters | None = None,
+                     progress: Callable[[int], None] | None = None, progress_every: int = 10_000) -> ReplayResult:
+    """Replay trades: they build `interval` bars for the strategy, and orders fill at the next trade."""
+    if not ticks:
+        raise ValueError("no trades to replay")
+    pipe = Pipeline(strategy, params, cash=cash, commission=commission, fee_mode=fee_mode,
+                    risk_config=risk_config, exchange_filters=exchange_filters, interval=interval)
+    elapsed = _drive(pipe.on_trade, ticks, progress, progress_every)
+    return pipe.result(strategy, cash, commission, elapsed)
