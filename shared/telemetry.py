@@ -43,6 +43,7 @@ SIGNALS = "marketflow.signals"
 DECISIONS = "marketflow.decisions"
 FILLS = "marketflow.fills"
 DEAD_LETTERS = "marketflow.dead_letters"
+TRADING_STATE = "marketflow.trading_state"
 
 COUNTERS: dict[str, tuple[str, str]] = {
     EVENTS: ("{event}", "events consumed, by hub, consumer and outcome (ok, duplicate, dead_letter)"),
@@ -75,11 +76,24 @@ def fill_attributes(report: ExecutionReport) -> dict[str, str]:
 
 
 class Metrics:
-    """The five MarketFlow counters on one meter."""
+    """The MarketFlow counters and the trading-state gauge on one meter."""
 
     def __init__(self, meter: Meter) -> None:
         self._counters = {name: meter.create_counter(name, unit=unit, description=desc)
                           for name, (unit, desc) in COUNTERS.items()}
+        self._state = meter.create_gauge(
+            TRADING_STATE, unit="{level}",
+            description="risk trading state: 0 ACTIVE, 1 REDUCING, 2 HALTED, by state and lock source")
+
+    def set_trading_state(self, level: int, state: str, source: str = "none") -> None:
+        """Record the risk engine's effective trading state (alert on level > 0)."""
+        self._state.set(level, attributes={"state": state, "source": source})
+
+    def record_risk(self, counters: Mapping[str, Any]) -> None:
+        """Record `RiskEngine.counters()`: the trading state gauge (decisions count elsewhere)."""
+        locks = counters.get("locks") or []
+        self.set_trading_state(int(counters["trading_state_level"]), str(counters["trading_state"]),
+                               str(locks[0]) if locks else "none")
 
     def add(self, name: str, value: int = 1, attributes: Attributes | None = None) -> None:
         """Add to one counter; unknown names fail loudly (a typo must not vanish into a new metric)."""

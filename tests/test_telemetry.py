@@ -58,14 +58,14 @@ def test_unknown_metric_and_negative_values_fail_loudly(metrics: telemetry.Metri
 def test_record_outputs_counts_a_whole_replay_in_bulk(metrics: telemetry.Metrics,
                                                        reader: InMemoryMetricReader) -> None:
     bars = read_klines(btcusdt_1m_paths()[:1]).bars
-    result = run_replay(bars, "sma_cross", {"fast": 10, "slow": 20})
+    # The replay hot path keeps plain lists and ints and hands them over in bulk at the end.
+    result = run_replay([*bars, bars[5]], "sma_cross", {"fast": 10, "slow": 20}, metrics=metrics)
     assert result.signals and result.fills
-    # The replay hot path keeps plain lists and ints; one bulk hand-over at the end.
-    metrics.add_many([(telemetry.EVENTS, len(bars), {"hub": "market-data", "consumer": "replay"})])
-    metrics.record_outputs([*result.signals, *result.decisions, *result.reports])
 
     counts = telemetry.collect_counts(reader)
-    assert telemetry.total(counts, telemetry.EVENTS, consumer="replay") == len(bars)
+    assert telemetry.total(counts, telemetry.EVENTS, consumer="replay", outcome="ok") == len(bars)
+    assert telemetry.total(counts, telemetry.EVENTS, consumer="replay", outcome="duplicate") == 1
+    assert telemetry.total(counts, telemetry.TRADING_STATE, state="ACTIVE") == 0
     assert telemetry.total(counts, telemetry.SIGNALS) == len(result.signals)
     assert telemetry.total(counts, telemetry.SIGNALS, side="BUY") == sum(
         1 for s in result.signals if s.side.value == "BUY")
@@ -118,3 +118,13 @@ def test_azure_monitor_when_the_connection_string_is_set_and_it_is_never_logged(
     assert "telemetry set up" in caplog.text
     assert "00000000-1111" not in caplog.text
     assert "InstrumentationKey" not in caplog.text
+
+
+def test_the_trading_state_is_a_gauge(metrics: telemetry.Metrics, reader: InMemoryMetricReader) -> None:
+    from shared.risk import RiskEngine
+
+    engine = RiskEngine()
+    engine.kill("alice", "drill", now=1)
+    metrics.record_risk(engine.counters())
+    counts = telemetry.collect_counts(reader)
+    assert telemetry.total(counts, telemetry.TRADING_STATE, state="HALTED") == 2

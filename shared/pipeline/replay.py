@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared import telemetry, topology
 from shared.aggregation import BarAggregator
 from shared.events import ExecutionReport, OrderIntent, OrderStatus, RiskDecision, Signal, TradingStateChanged
 from shared.execution import Executor, PaperBroker
@@ -177,6 +178,15 @@ class Pipeline:
             ignored=self.ignored, elapsed_s=elapsed_s)
 
 
+    def flush_metrics(self, metrics: telemetry.Metrics) -> None:
+        """Hand the run's counts to OpenTelemetry in bulk (per-event calls would slow the hot path)."""
+        base = {"hub": topology.MARKET_DATA.name, "consumer": "replay"}
+        metrics.add_many([(telemetry.EVENTS, len(self.bars), {**base, "outcome": "ok"}),
+                          (telemetry.EVENTS, self.ignored, {**base, "outcome": "duplicate"})])
+        metrics.record_outputs([*self.signals, *self.decisions, *self.reports])
+        metrics.record_risk(self.engine.counters())
+
+
 def _drive(step: Callable[[Any], None], items: Sequence[Any], progress: Callable[[int], None] | None,
            progress_every: int) -> float:
     """Feed every item to `step`; returns the elapsed seconds. The one loop of every replay."""
@@ -206,7 +216,8 @@ def run_replay(bars: Sequence[Bar], strategy: str = "sma_cross", params: Mapping
                *, cash: float = 10_000.0, commission: float = 0.001, fee_mode: FeeMode = "quote",
                risk_config: RiskConfig | None = None, exchange_filters: ExchangeFilters | None = None,
                state_store: StateStore | None = None,
-               progress: Callable[[int], None] | None = None, progress_every: int = 10_000) -> ReplayResult:
+               progress: Callable[[int], None] | None = None, progress_every: int = 10_000,
+               metrics: telemetry.Metrics | None = None) -> ReplayResult:
     """Replay closed bars of one symbol through the whole pipeline (both risk layers).
 
     Without `risk_config` the replay uses `RiskConfig.replay()` (backtest semantics, documented
@@ -217,6 +228,7 @@ def run_replay(bars: Sequence[Bar], strategy: str = "sma_cross", params: Mapping
     pipe = Pipeline(strategy, params, cash=cash, commission=commission, fee_mode=fee_mode,
                     risk_config=risk_config, exchange_filters=exchange_filters, state_store=state_store)
     elapsed = _drive(pipe.on_bar, bars, progress, progress_every)
+    pipe.flush_metrics(metrics or telemetry.metrics())
     return pipe.result(strategy, cash, commission, elapsed)
 
 
@@ -224,11 +236,13 @@ def run_trade_replay(ticks: Sequence[Tick], strategy: str = "sma_cross", params:
                      *, interval: str = "1m", cash: float = 10_000.0, commission: float = 0.001,
                      fee_mode: FeeMode = "quote", risk_config: RiskConfig | None = None,
                      exchange_filters: ExchangeFilters | None = None,
-                     progress: Callable[[int], None] | None = None, progress_every: int = 10_000) -> ReplayResult:
+                     progress: Callable[[int], None] | None = None, progress_every: int = 10_000,
+                     metrics: telemetry.Metrics | None = None) -> ReplayResult:
     """Replay trades: they build `interval` bars for the strategy, and orders fill at the next trade."""
     if not ticks:
         raise ValueError("no trades to replay")
     pipe = Pipeline(strategy, params, cash=cash, commission=commission, fee_mode=fee_mode,
                     risk_config=risk_config, exchange_filters=exchange_filters, interval=interval)
     elapsed = _drive(pipe.on_trade, ticks, progress, progress_every)
+    pipe.flush_metrics(metrics or telemetry.metrics())
     return pipe.result(strategy, cash, commission, elapsed)
