@@ -39,6 +39,7 @@ def _consumer(hub: str, checkpoint_store: Any) -> Any:
     if conn.connection_string is not None:
         return EventHubConsumerClient.from_connection_string(
             conn.connection_string, consumer_group=group, eventhub_name=hub, checkpoint_store=checkpoint_store)
+    assert conn.endpoint is not None
     return EventHubConsumerClient(fully_qualified_namespace=conn.endpoint, eventhub_name=hub, consumer_group=group,
                                   credential=default_credential(conn.client_id), checkpoint_store=checkpoint_store)
 
@@ -49,6 +50,7 @@ def _checkpoint_store() -> Any:
     conn = resolve_connection(CHECKPOINT_SETTING, "blobServiceUri")
     if conn.connection_string is not None:
         return BlobCheckpointStore.from_connection_string(conn.connection_string, topology.CHECKPOINT_CONTAINER)
+    assert conn.endpoint is not None
     return BlobCheckpointStore(conn.endpoint, topology.CHECKPOINT_CONTAINER,
                                credential=default_credential(conn.client_id))
 

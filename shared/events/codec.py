@@ -74,7 +74,7 @@ def decode(data: bytes | str) -> Event:
     """Decode any known event; raises an EventDecodeError subclass that names the field."""
     obj = _load(data)
     try:
-        return _adapter.validate_python(obj)  # type: ignore[no-any-return]
+        return _adapter.validate_python(obj)
     except ValidationError as exc:
         _raise_validation(exc, obj["type"])
         raise  # unreachable
