@@ -10,14 +10,55 @@ if [[ ! -x "${PY}" ]]; then
   exit 1
 fi
 
-# --- services hook -------------------------------------------------------------------------
-# Tests marked `azurite` need the Azurite storage emulator on loopback (127.0.0.1:10000-10002).
-# A later change starts it in start_services (from the npm registry, data under .azurite/),
-# exports AZURITE_STARTED=1 and stops it in stop_services. Until then those tests are
-# deselected, never silently passed.
-AZURITE_STARTED="${AZURITE_STARTED:-0}"
-start_services() { :; }
-stop_services() { :; }
+# --- services --------------------------------------------------------------------------------
+# Tests marked `azurite` run against the Azurite storage emulator on loopback (Blob, Queue, Table
+# on 127.0.0.1:10000-10002), installed from the npm registry into .azurite/ (pinned) and started
+# in memory. Without Node.js this fails loudly: the README lists Node.js as a prerequisite.
+# SKIP_AZURITE=1 deselects those tests instead, for a quick local run.
+AZURITE_VERSION=3.37.0
+AZURITE_DIR=.azurite
+AZURITE_STARTED=0
+azurite_pid=""
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start_services() {
+  if [[ "${SKIP_AZURITE:-0}" == 1 ]]; then
+    echo "warning: SKIP_AZURITE=1: tests marked azurite are deselected" >&2
+    return
+  fi
+  if port_open 10000 && port_open 10002; then
+    echo "azurite: already listening on 127.0.0.1:10000-10002, reusing it"
+    AZURITE_STARTED=1
+    return
+  fi
+  command -v npm >/dev/null || { echo "error: npm not found; install Node.js (or SKIP_AZURITE=1)" >&2; exit 1; }
+  local bin="${AZURITE_DIR}/node_modules/.bin/azurite"
+  if [[ ! -x "${bin}" ]] || ! grep -q "\"version\": \"${AZURITE_VERSION}\"" \
+      "${AZURITE_DIR}/node_modules/azurite/package.json" 2>/dev/null; then
+    echo "azurite: installing ${AZURITE_VERSION} from npm into ${AZURITE_DIR}/"
+    npm install --no-audit --no-fund --loglevel=error --prefix "${AZURITE_DIR}" "azurite@${AZURITE_VERSION}" >/dev/null
+  fi
+  "${bin}" --inMemoryPersistence --disableTelemetry --skipApiVersionCheck --silent \
+    --blobHost 127.0.0.1 --queueHost 127.0.0.1 --tableHost 127.0.0.1 >"${AZURITE_DIR}/azurite.log" 2>&1 &
+  azurite_pid=$!
+  for _ in $(seq 1 100); do
+    if port_open 10000 && port_open 10001 && port_open 10002; then
+      echo "azurite: started (pid ${azurite_pid})"
+      AZURITE_STARTED=1
+      return
+    fi
+    kill -0 "${azurite_pid}" 2>/dev/null || break
+    sleep 0.2
+  done
+  echo "error: azurite did not start; its log:" >&2
+  cat "${AZURITE_DIR}/azurite.log" >&2 || true
+  exit 1
+}
+
+stop_services() {
+  if [[ -n "${azurite_pid}" ]]; then kill "${azurite_pid}" 2>/dev/null || true; fi
+}
 trap stop_services EXIT
 start_services
 
