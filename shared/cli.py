@@ -28,31 +28,18 @@ def _progress(total: int | None, desc: str) -> Any:
                 leave=False)
 
 
-def _load_bars(sources: Sequence[str], symbol: str | None) -> Any:
-    from shared.data import DataError, read_klines
+def _load(sources: Sequence[str], symbol: str | None, *, trades: bool = False) -> Any:
+    """Read kline (or trade) files; a missing file or bad data is one clear CliError."""
+    from shared.data import DataError, read_klines, read_trades
 
     paths = [Path(s) for s in sources]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise CliError(f"no such file: {', '.join(missing)}")
-    with _progress(None, "reading") as bar:
+    reader = read_trades if trades else read_klines
+    with _progress(None, "reading trades" if trades else "reading") as bar:
         try:
-            series = read_klines(paths, symbol=symbol, progress=bar.update)
-        except DataError as exc:
-            raise CliError(f"bad market data: {exc}") from None
-    return series
-
-
-def _load_trades(sources: Sequence[str], symbol: str | None) -> Any:
-    from shared.data import DataError, read_trades
-
-    paths = [Path(s) for s in sources]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise CliError(f"no such file: {', '.join(missing)}")
-    with _progress(None, "reading trades") as bar:
-        try:
-            return read_trades(paths, symbol=symbol, progress=bar.update)
+            return reader(paths, symbol=symbol, progress=bar.update)
         except DataError as exc:
             raise CliError(f"bad market data: {exc}") from None
 
@@ -135,7 +122,7 @@ def _params(pairs: list[str] | None) -> dict[str, str]:
 def cmd_run(args: argparse.Namespace) -> int:
     from shared.samples import btcusdt_1m_paths
 
-    series = _load_bars([str(p) for p in btcusdt_1m_paths()], None)
+    series = _load([str(p) for p in btcusdt_1m_paths()], None)
     _replay(series, args.strategy, _params(args.param), args.cash, args.commission, args.risk,
             args.fee_mode, Path(args.out))
     return 0
@@ -143,11 +130,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     if args.trades:
-        ticks = _load_trades(args.source, args.symbol)
+        ticks = _load(args.source, args.symbol, trades=True)
         _replay(ticks, args.strategy, _params(args.param), args.cash, args.commission, args.risk,
                 args.fee_mode, Path(args.out), interval=args.interval)
         return 0
-    series = _load_bars(args.source, args.symbol)
+    series = _load(args.source, args.symbol)
     _replay(series, args.strategy, _params(args.param), args.cash, args.commission, args.risk,
             args.fee_mode, Path(args.out))
     return 0
@@ -186,7 +173,7 @@ def cmd_trading_state(args: argparse.Namespace) -> int:
 def cmd_indicators(args: argparse.Namespace) -> int:
     from shared.indicators.table import write_indicators_csv
 
-    series = _load_bars(args.source, args.symbol)
+    series = _load(args.source, args.symbol)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     n = write_indicators_csv(series.bars, out)

@@ -30,12 +30,10 @@ from backtesting.test import SMA  # noqa: E402
 from hypothesis import HealthCheck, assume, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from shared.data import read_klines  # noqa: E402
 from shared.market import Bar  # noqa: E402
 from shared.pipeline.replay import ReplayResult, run_replay  # noqa: E402
 from shared.report import summarize  # noqa: E402
 from shared.report.metrics import trade_bars  # noqa: E402
-from shared.samples import btcusdt_1h_path, btcusdt_1m_paths  # noqa: E402
 
 CASH = 10_000.0
 SATOSHI = 1e-8
@@ -152,14 +150,6 @@ def assert_observed_tightness(worst: dict[str, float]) -> None:
 
 # -- the bundled samples ------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def bars_1m() -> list[Bar]:
-    return read_klines(btcusdt_1m_paths()).bars
-
-
-@pytest.fixture(scope="module")
-def bars_1h() -> list[Bar]:
-    return read_klines([btcusdt_1h_path()]).bars
 
 
 # Published reference figures (backtesting.py 0.6.6): pin that the in-test run reproduces them.

@@ -14,25 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from shared.data import read_klines
 from shared.events import OrderStatus, Side
 from shared.market import Bar
 from shared.pipeline.replay import ReplayResult, run_replay
 from shared.report import SUMMARY_KEYS, summarize, write_report
 from shared.report.metrics import trade_bars
-from shared.samples import btcusdt_1h_path, btcusdt_1m_paths
 
 PARAMS = {"fast": 10, "slow": 20}
 
 
-@pytest.fixture(scope="module")
-def bars_1m() -> list[Bar]:
-    return read_klines(btcusdt_1m_paths()).bars
-
-
-@pytest.fixture(scope="module")
-def bars_1h() -> list[Bar]:
-    return read_klines([btcusdt_1h_path()]).bars
 
 
 @pytest.fixture(scope="module", params=["1m", "1h"])
