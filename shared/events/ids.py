@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 
 ID_HEX_LEN = 32
+_sha256 = hashlib.sha256
 
 
 def deterministic_id(kind: str, *parts: object) -> str:
     """A 128-bit hex id for `kind` and its identifying parts, stable across processes and runs."""
-    text = "\x1f".join([kind, *(str(p) for p in parts)])
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:ID_HEX_LEN]
+    text = "\x1f".join([kind, *map(str, parts)])
+    return _sha256(text.encode("utf-8")).hexdigest()[:ID_HEX_LEN]
 
 
 def client_order_id(intent_id: str) -> str:
