@@ -31,10 +31,12 @@ class Signal(Event):
     @classmethod
     def create(cls, *, symbol: str, strategy: str, side: Side, price: float, bar_open_time: int,
                bar_close_time: int, market_event_id: str, correlation_id: str) -> Signal:
-        eid = deterministic_id("signal", strategy, symbol, side, bar_open_time)
-        return cls(event_id=eid, correlation_id=correlation_id, event_time=bar_close_time,
-                   symbol=symbol, strategy=strategy, side=side, price=price,
-                   bar_open_time=bar_open_time, market_event_id=market_event_id)
+        eid = deterministic_id("signal", strategy, symbol, side.value, bar_open_time)
+        # The model's own validator on a dict: the same validation as the constructor, cheaper.
+        return cls.__pydantic_validator__.validate_python(
+            {"event_id": eid, "correlation_id": correlation_id, "event_time": bar_close_time, "symbol": symbol,
+             "strategy": strategy, "side": side, "price": price, "bar_open_time": bar_open_time,
+             "market_event_id": market_event_id})
 
 
 class OrderType(StrEnum):
@@ -153,12 +155,15 @@ class ExecutionReport(Event):
     def create(cls, *, intent: OrderIntent, status: OrderStatus, venue: Literal["paper", "binance"],
                order_id: int, base_asset: str, quote_asset: str, fills: tuple[Fill, ...],
                event_time: int, reject_reason: str = "") -> ExecutionReport:
-        executed = sum(f.quantity for f in fills)
-        quote = sum(f.quantity * f.price for f in fills)
-        coid = intent.client_order_id
-        eid = deterministic_id("execution", coid, status, repr(executed))
-        return cls(event_id=eid, correlation_id=intent.correlation_id, event_time=event_time,
-                   intent_id=intent.event_id, client_order_id=coid, symbol=intent.symbol,
-                   side=intent.side, status=status, venue=venue, order_id=order_id,
-                   base_asset=base_asset, quote_asset=quote_asset, fills=fills,
-                   executed_qty=executed, cumulative_quote_qty=quote, reject_reason=reject_reason)
+        executed = quote = 0.0
+        for f in fills:
+            executed += f.quantity
+            quote += f.quantity * f.price
+        coid = client_order_id(intent.event_id)
+        eid = deterministic_id("execution", coid, status.value, repr(executed))
+        return cls.__pydantic_validator__.validate_python(
+            {"event_id": eid, "correlation_id": intent.correlation_id, "event_time": event_time,
+             "intent_id": intent.event_id, "client_order_id": coid, "symbol": intent.symbol, "side": intent.side,
+             "status": status, "venue": venue, "order_id": order_id, "base_asset": base_asset,
+             "quote_asset": quote_asset, "fills": fills, "executed_qty": executed, "cumulative_quote_qty": quote,
+             "reject_reason": reject_reason})
