@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from shared.data import DataError, DataQuality, Gap, KlineSeries, read_klines
+from shared.data._files import US_THRESHOLD
 from shared.data.klines import parse_kline_name
 from shared.market import Bar
 from shared.samples import btcusdt_1h_path, btcusdt_1m_paths, sample_path, trx_trades_path
@@ -337,3 +338,268 @@ def test_unreadable_files_are_data_errors(tmp_path: Path) -> None:
 
 def test_data_quality_summary_of_an_empty_report() -> None:
     assert DataQuality().summary() == "0 bars: no gaps, no zero-volume bars, every close_time regular."
+
+
+# -- the column-wise fast path -------------------------------------------------------------------------
+#
+# `_columns` converts and checks a block of rows at once and hands any block it refuses to `_rows`,
+# the per-row loop. Forcing every block through `_rows` is the reference: the results (bars,
+# warnings, errors and their wording) must not depend on which path a block took, nor on where the
+# file is cut into pieces and blocks.
+
+
+def three_days() -> list[str]:
+    return [line for d in (1, 2, 3) for line in sample_lines(d)]
+
+
+def shift_times(line: str, by: int) -> str:
+    cells = line.split(",")
+    cells[0] = str(int(cells[0]) + by)
+    cells[6] = str(int(cells[6]) + by)
+    return ",".join(cells)
+
+
+def to_us(line: str) -> str:
+    cells = line.split(",")
+    cells[0] = str(int(cells[0]) * 1000)
+    cells[6] = str(int(cells[6]) * 1000 + 999)
+    return ",".join(cells)
+
+
+def outcome(paths: list[Path], **kwargs: object) -> tuple[object, ...]:
+    """Everything read_klines hands back, or the error it raises, in comparable form."""
+    calls: list[int] = []
+    try:
+        series = read_klines(paths, progress=calls.append, **kwargs)  # type: ignore[arg-type]
+    except DataError as err:
+        return ("error", str(err), err.total, calls)
+    return ("ok", [(b.symbol, b.interval, b.open_time, b.close_time, repr(b.open), repr(b.high), repr(b.low),
+                    repr(b.close), repr(b.volume)) for b in series.bars], series.quality, calls)
+
+
+def edit_lines(lines: list[str], edits: dict[int, Callable[[str], str]]) -> list[str]:
+    return [edits[i](line) if i in edits else line for i, line in enumerate(lines)]
+
+
+def gaps_and_misaligned(lines: list[str]) -> list[str]:
+    kept = [line for i, line in enumerate(lines) if i not in (5, 900, 901, 3000)]
+    return kept[:2000] + [shift_times(kept[2000], 7)] + [shift_times(line, 120_000) for line in kept[2001:]]
+
+
+EDITS: dict[str, Callable[[list[str]], list[str]]] = {
+    "clean": lambda ls: ls,
+    "gaps and a misaligned bar": lambda ls: gaps_and_misaligned(ls),
+    "zero and negative-zero volume": lambda ls: edit_lines(ls, {10: lambda s: set_field(s, 5, "0.00000000"),
+                                                               2500: lambda s: set_field(s, 5, "-0.0")}),
+    "irregular close times": lambda ls: edit_lines(ls, {7: lambda s: set_field(s, 6, str(int(s.split(",")[0]) + 5)),
+                                                       4000: lambda s: set_field(s, 6, s.split(",")[0])}),
+    "microseconds": lambda ls: [to_us(line) for line in ls],
+    "microsecond close times only": lambda ls: [set_field(line, 6, str(int(line.split(",")[6]) * 1000 + 999))
+                                                for line in ls],
+    "ms and µs mixed": lambda ls: [to_us(line) if i % 3 == 0 else line for i, line in enumerate(ls)],
+    "µs open_time not a whole ms": lambda ls: edit_lines(
+        [to_us(line) for line in ls], {1234: lambda s: set_field(s, 0, str(int(s.split(",")[0]) + 1))}),
+    "nanoseconds": lambda ls: edit_lines(ls, {99: lambda s: set_field(s, 0, s.split(",")[0] + "000000")}),
+    "odd but valid numbers": lambda ls: edit_lines(ls, {
+        3: lambda s: set_field(s, 1, " 7195.24 "), 4: lambda s: set_field(s, 2, "7.25e3"),
+        5: lambda s: set_field(s, 5, "5_1.5"), 6: lambda s: set_field(s, 0, "+" + s.split(",")[0]),
+        7: lambda s: set_field(s, 4, "7186")}),
+    "bad values": lambda ls: edit_lines(ls, {
+        1: lambda s: set_field(s, 2, "abc"), 1500: lambda s: set_field(s, 4, "nan"),
+        1501: lambda s: set_field(s, 5, "inf"), 1502: lambda s: set_field(s, 2, "inf"),
+        1503: lambda s: set_field(s, 3, "-inf"), 2999: lambda s: set_field(s, 3, "0"),
+        3001: lambda s: set_field(s, 5, "-1e-9"), 4100: lambda s: set_field(s, 6, "1")}),
+    "column counts": lambda ls: edit_lines(ls, {2: lambda s: s + ",x", 2600: lambda s: s.rsplit(",", 1)[0],
+                                               2601: lambda s: "", 4319: lambda s: s[:40]}),
+    "unparsed columns are not checked": lambda ls: edit_lines(ls, {8: lambda s: set_field(s, 7, "not a number"),
+                                                                  9: lambda s: set_field(s, 11, '"x"')}),
+    "columns moved between lines": lambda ls: edit_lines(ls, {2000: lambda s: s.rsplit(",", 1)[0],
+                                                             2001: lambda s: "0," + s}),
+    "infinite high alone": lambda ls: edit_lines(ls, {2222: lambda s: set_field(s, 2, "inf")}),
+    "infinite volume alone": lambda ls: edit_lines(ls, {2222: lambda s: set_field(s, 5, "inf")}),
+    "nan volume alone": lambda ls: edit_lines(ls, {2222: lambda s: set_field(s, 5, "nan")}),
+    "nan low alone": lambda ls: edit_lines(ls, {2222: lambda s: set_field(s, 3, "nan")}),
+    "zero low alone": lambda ls: edit_lines(ls, {2222: lambda s: set_field(s, 3, "0")}),
+    "negative volume alone": lambda ls: edit_lines(ls, {2222: lambda s: set_field(s, 5, "-0.5")}),
+    "close before open alone": lambda ls: edit_lines(
+        ls, {2222: lambda s: set_field(s, 6, str(int(s.split(",")[0]) - 1))}),
+    "high below close alone": lambda ls: edit_lines(ls, {2222: lambda s: set_field(s, 2, s.split(",")[3])}),
+    "close above high alone": lambda ls: edit_lines(ls, {2222: lambda s: set_field(s, 4, s.split(",")[2] + "1")}),
+    "close below low alone": lambda ls: edit_lines(ls, {2222: lambda s: set_field(s, 4, "1.0")}),
+    "ns close_time in a µs file": lambda ls: edit_lines([to_us(line) for line in ls],
+                                                        {2222: lambda s: set_field(s, 6, s.split(",")[6] + "000")}),
+    "ns open_time in a µs file": lambda ls: edit_lines([to_us(line) for line in ls],
+                                                       {2222: lambda s: set_field(s, 0, s.split(",")[0] + "000")}),
+    "first open_time in ms, the rest in µs": lambda ls: [set_field(to_us(ls[0]), 0, ls[0].split(",")[0])]
+    + [to_us(line) for line in ls[1:]],
+    "last close_time crossing into µs": lambda ls: [shift_times(line, US_THRESHOLD - int(ls[0].split(",")[0])
+                                                                - 2_000 * 60_000 - 30_000) for line in ls[:2001]],
+    "negative open_time alone": lambda ls: edit_lines(ls, {0: lambda s: set_field(s, 0, "-60000")}),
+    "out of order and duplicates": lambda ls: ls[:100] + ls[101:102] + ls[100:101] + ls[102:2000] + ls[1990:],
+    "huge volume total": lambda ls: edit_lines(ls, {50: lambda s: set_field(s, 5, "1e308"),
+                                                   51: lambda s: set_field(s, 5, "1e308")}),
+}
+
+
+@pytest.fixture(scope="module")
+def days() -> list[str]:
+    return three_days()
+
+
+@pytest.mark.parametrize("edit", list(EDITS), ids=list(EDITS))
+@pytest.mark.parametrize("piece_bytes", [1 << 18, 9_999], ids=["default pieces", "small pieces"])
+def test_column_path_matches_the_row_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, days: list[str],
+                                          edit: str, piece_bytes: int) -> None:
+    from shared.data import _files, klines
+
+    monkeypatch.setattr(_files, "PIECE_BYTES", piece_bytes)
+    path = write(tmp_path / "BTCUSDT-1m-2020-01-01.csv", EDITS[edit](days))
+    taken: list[bool] = []
+    columns = klines._columns
+
+    def spy(*args: object) -> int | None:
+        last = columns(*args)  # type: ignore[arg-type]
+        taken.append(last is not None)
+        return last
+
+    monkeypatch.setattr(klines, "_columns", spy)
+    got = outcome([path])
+    if edit in ("clean", "gaps and a misaligned bar", "zero and negative-zero volume", "irregular close times",
+                "microseconds", "microsecond close times only", "unparsed columns are not checked"):
+        assert all(taken) and len(taken) > (10 if piece_bytes < 10_000 else 1)
+    else:
+        assert not all(taken)
+    monkeypatch.setattr(klines, "_columns", lambda *args: None)
+    assert got == outcome([path])
+
+
+@pytest.mark.parametrize("layout", ["crlf", "mixed endings", "no final newline", "bom", "header", "blank lines"])
+def test_line_endings_and_layout_match_the_row_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   days: list[str], layout: str) -> None:
+    from shared.data import _files, klines
+
+    monkeypatch.setattr(_files, "PIECE_BYTES", 7_777)  # CRLF pairs and lines cut across pieces
+    lines = days[:3000]
+    text = {
+        "crlf": "\r\n".join(lines) + "\r\n",
+        "mixed endings": "\n".join(lines[:1000]) + "\r\n" + "\r\n".join(lines[1000:]) + "\r\r\n",
+        "no final newline": "\r\n".join(lines),
+        "bom": "\ufeff" + "\n".join(lines) + "\n",
+        "header": "open_time,open,high,low,close,volume,close_time,a,b,c,d,e\r\n" + "\r\n".join(lines) + "\r\n",
+        "blank lines": "\n".join(lines[:1500]) + "\n\r\n\n" + "\n".join(lines[1500:]) + "\n\n",
+    }[layout]
+    path = tmp_path / "BTCUSDT-1m-2020-01-01.csv"
+    path.write_bytes(text.encode("utf-8"))
+    got = outcome([path])
+    if layout not in ("blank lines", "mixed endings"):
+        assert got[0] == "ok" and len(got[1]) == 3000  # type: ignore[arg-type]
+    monkeypatch.setattr(klines, "_columns", lambda *args: None)
+    assert got == outcome([path])
+
+
+def test_several_files_and_interval_inference_match_the_row_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                days: list[str]) -> None:
+    from shared.data import _files, klines
+
+    monkeypatch.setattr(_files, "PIECE_BYTES", 5_000)
+    a = write(tmp_path / "a.csv", days[:1000])
+    b = write(tmp_path / "b.csv", days[1002:2000])  # a gap between the files
+    c = write(tmp_path / "c.csv", days[1990:2500])  # overlaps b: duplicates naming b
+    clean = outcome([a, b], symbol="BTCUSDT")
+    broken = outcome([a, b, c], symbol="BTCUSDT")
+    monkeypatch.setattr(klines, "_columns", lambda *args: None)
+    assert clean == outcome([a, b], symbol="BTCUSDT")
+    assert broken == outcome([a, b, c], symbol="BTCUSDT")
+    assert clean[0] == "ok" and clean[2] == DataQuality(
+        rows=1998, gaps=[Gap(ms("2020-01-01 16:39"), ms("2020-01-01 16:42"), 2)], symbol="BTCUSDT", interval="1m",
+        first_open_time=ms("2020-01-01 00:00"), last_open_time=ms("2020-01-02 09:19"))
+    assert broken[0] == "error" and broken[2] == 10 and f"already read in {b}" in str(broken[1])
+
+
+def test_progress_counts_rows_whatever_the_pieces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 days: list[str]) -> None:
+    from shared.data import _files
+
+    lines = [shift_times(line, copy * 3 * 86_400_000) for copy in range(3) for line in days]
+    path = write(tmp_path / "BTCUSDT-1m-long.csv", ["open_time,open", *lines][:1] + lines)
+    for piece_bytes in (1 << 18, 3_333, 1 << 24):
+        monkeypatch.setattr(_files, "PIECE_BYTES", piece_bytes)
+        calls: list[int] = []
+        assert len(read_klines(path, progress=calls.append).bars) == 12_960
+        assert calls == [10_000, 2_960]
+
+
+def test_unreadable_bytes_found_while_streaming_are_data_errors(tmp_path: Path, days: list[str]) -> None:
+    body = ("\n".join(days) + "\n").encode("ascii")
+    bad = tmp_path / "BTCUSDT-1m-2020-01-01.csv"
+    bad.write_bytes(body[:500_000] + b"\xff" + body[500_000:])  # well after the first piece
+    assert "not UTF-8 text (byte 500000)" in str(read_error(bad))
+    bom = tmp_path / "BTCUSDT-1m-2020-01-02.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + body[:400_000] + b"\xc3" + body[400_000:])
+    assert "not UTF-8 text (byte 400000)" in str(read_error(bom))  # counted after the BOM, as before
+    cut = tmp_path / "BTCUSDT-1m-2020-01-05.csv"
+    cut.write_bytes(body + b"\xe2\x82")  # ends inside a character
+    assert f"not UTF-8 text (byte {len(body)})" in str(read_error(cut))
+    # A zip whose member fails its CRC check, which is only known once the member is read.
+    good = tmp_path / "BTCUSDT-1m-2020-01-03.zip"
+    with zipfile.ZipFile(good, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("BTCUSDT-1m-2020-01-03.csv", body)
+    raw = good.read_bytes()
+    at = raw.index(b"7195.24")
+    corrupt = tmp_path / "BTCUSDT-1m-2020-01-04.zip"
+    corrupt.write_bytes(raw[:at] + b"7195.25" + raw[at + 7:])
+    assert "not a readable zip archive (Bad CRC-32" in str(read_error(corrupt))
+
+
+def test_read_lines_splits_crlf_exactly_as_before(tmp_path: Path) -> None:
+    from shared.data._files import read_lines
+
+    for text in ("a\r\nb\r\n", "a\r\nb", "a\nb\r\nc\r\r\nd\re\n", "\r\n", "a\r\n\r\n", "x\r", "a\n\r\nb"):
+        path = tmp_path / "t.csv"
+        path.write_bytes(text.encode())
+        expected = text.replace("\r\n", "\n").split("\n")
+        if expected[-1] == "":
+            expected.pop()
+        assert read_lines(path) == (str(path), expected), repr(text)
+
+
+# -- the x87 control word --------------------------------------------------------------------------
+
+
+def control_word() -> int:
+    from shared.data._files import _Fenv
+
+    env = _Fenv.ctypes.create_string_buffer(256)
+    assert _Fenv.get(env) == 0
+    return int.from_bytes(env.raw[:2], "little")
+
+
+def test_x87_precision_is_switched_while_parsing_and_restored(tmp_path: Path) -> None:
+    from shared.data._files import X87DoublePrecision, _Fenv
+
+    if not _Fenv.probe():
+        pytest.skip("no x87 precision switching on this platform / CPython build")
+    before = control_word()
+    with X87DoublePrecision() as fpu:
+        assert control_word() & 0x0F00 == 0x0200
+        assert float("7195.24000000") == 7195.24 and repr(0.1 + 0.2) == "0.30000000000000004"
+        with fpu.paused():
+            assert control_word() == before
+        assert control_word() & 0x0F00 == 0x0200
+    assert control_word() == before
+    seen: list[int] = []
+    read_klines(btcusdt_1m_paths(), progress=lambda n: seen.append(control_word()))
+    assert seen == [before] * 3  # callbacks run with the caller's control word
+    assert control_word() == before
+    bad = write(tmp_path / "BTCUSDT-1m-2020-01-01.csv", [set_field(sample_lines()[0], 2, "x")])
+    read_error(bad)
+    assert control_word() == before
+
+
+def test_same_bars_without_the_x87_switch(monkeypatch: pytest.MonkeyPatch, m1: KlineSeries) -> None:
+    from shared.data._files import _Fenv
+
+    monkeypatch.setattr(_Fenv, "probed", True)
+    monkeypatch.setattr(_Fenv, "usable", False)
+    plain = read_klines(btcusdt_1m_paths())
+    assert plain.bars == m1.bars and plain.quality == m1.quality

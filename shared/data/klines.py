@@ -1,7 +1,8 @@
 """Reader for Binance spot kline files (data.binance.vision layout), validated in one pass.
 
-This is the decode step of replay, so the per-row loop is kept to a split, seven conversions, one
-chained comparison and an append; anything unusual drops to a slow path that names the problem.
+This is the decode step of replay, so rows are converted and checked a block at a time, column by
+column, with C-level iteration (map, compress, all) and no Python code per row; a block with any
+bad or unusual row goes through the per-row loop instead, which names every problem.
 """
 
 from __future__ import annotations
@@ -9,14 +10,27 @@ from __future__ import annotations
 import bisect
 import logging
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import chain, compress, islice, repeat
+from math import isfinite
+from operator import add, eq, floordiv, le, lt, mod, ne, sub
 from pathlib import Path
 
 from shared.market import INTERVAL_MS, Bar
 
-from ._files import CHUNK, NS_THRESHOLD, US_THRESHOLD, PathLike, as_paths, gc_paused, read_lines
+from ._files import (
+    CHUNK,
+    NS_THRESHOLD,
+    US_THRESHOLD,
+    PathLike,
+    X87DoublePrecision,
+    as_paths,
+    empty_file,
+    gc_paused,
+    open_text,
+)
 from .quality import DataError, DataQuality, Gap, Problem, ProblemLog, fmt_ms
 
 log = logging.getLogger(__name__)
@@ -33,6 +47,9 @@ _NEEDED: tuple[tuple[int, str, type], ...] = (
 _NAME_RE = re.compile(r"^(?P<symbol>[A-Z0-9]+)-(?P<interval>\d+(?:mo|[smhdw]))-")
 _SYMBOL_RE = re.compile(r"^[A-Z0-9]{1,20}$")
 _INF = float("inf")
+# Bar has no __new__ of its own, so object.__new__(Bar) then Bar.__init__ is exactly Bar(...).
+_BAR_PLAIN_NEW = Bar.__new__ is object.__new__
+_BAR_INIT = Bar.__init__
 
 
 @dataclass(slots=True)
@@ -75,17 +92,28 @@ def read_klines(paths: PathLike | Iterable[PathLike], symbol: str | None = None,
     quality = DataQuality()
     problems = ProblemLog()
     prev = -1
-    rows_done = 0
     file_starts: list[tuple[int, str]] = []  # (index of its first bar, source) of each file read
-    for path in files:
-        source, lines = read_lines(path)
-        header = 1 if lines[0].split(",", 1)[0].strip().lower() in ("open_time", "open time") else 0
-        if interval is None:
-            interval = _infer_interval(source, lines[header:])
-        file_starts.append((len(bars), source))
-        with gc_paused():
-            prev, rows_done = _scan(source, lines, header, symbol, interval, prev, file_starts, bars,
-                                    quality, problems, rows_done, progress)
+    with gc_paused():  # over all the files: one collection afterwards, not a round per file
+        for path in files:
+            with open_text(path) as (source, pieces):
+                # The first line (a header?) and, to infer the interval, up to 200 rows after it.
+                text = ""
+                for piece in pieces:
+                    text += piece
+                    if len(_head(text, 0, 202)) > 201:
+                        break
+                if not text:
+                    raise empty_file(source)
+                first_end = text.find("\n")
+                first_line = text if first_end < 0 else text[:first_end]
+                header = first_line.split(",", 1)[0].strip().lower() in ("open_time", "open time")
+                start = (len(text) if first_end < 0 else first_end + 1) if header else 0
+                if interval is None:
+                    interval = _infer_interval(source, _head(text, start, 200))
+                file_starts.append((len(bars), source))
+                prev = _scan(source, chain((text[start:],), pieces), 1 + header, symbol, interval, prev,
+                             file_starts, bars, quality, problems, progress)
+                del text
     problems.raise_if_any()
     assert interval is not None
     quality.rows = len(bars)
@@ -145,14 +173,167 @@ def _infer_interval(source: str, lines: list[str]) -> str:
                                            "pass interval=")])
 
 
-def _scan(source: str, lines: list[str], header: int, symbol: str, interval: str, prev: int,
+def _head(text: str, pos: int, count: int) -> list[str]:
+    """Up to `count` lines of `text` from `pos` on (a final empty line is not one)."""
+    out: list[str] = []
+    end = len(text)
+    while pos < end and len(out) < count:
+        nl = text.find("\n", pos)
+        if nl < 0:
+            nl = end
+        out.append(text[pos:nl])
+        pos = nl + 1
+    return out
+
+
+def _scan(source: str, pieces: Iterable[str], line_no: int, symbol: str, interval: str, prev: int,
           file_starts: list[tuple[int, str]], bars: list[Bar], quality: DataQuality, problems: ProblemLog,
-          rows_done: int, progress: Callable[[int], object] | None) -> tuple[int, int]:
-    """Validate and convert one file's rows, appending to `bars`; returns (last open_time, rows done).
+          progress: Callable[[int], object] | None) -> int:
+    """Validate and convert the rows of one file, whose text comes in `pieces` (the first row on
+    line `line_no`), appending to `bars`; returns the last good open_time.
+
+    Each piece (about PIECE_BYTES of text) is split into lines, the line it ends inside carried
+    over to the next piece, and the block of whole lines is first tried by `_columns` (whole-column
+    conversions and checks, all C-level iteration); a block it refuses (a bad row, or an unusual
+    one such as ms and µs times mixed) goes through `_rows`, the per-row loop that names every
+    problem. Both leave the same bars, warnings and errors behind. A line ended by CRLF keeps its
+    CR here: it is whitespace at the end of the last field, which is the unparsed `ignore`
+    column, or else one that int(), float() and .strip() ignore it in, and the column count is the
+    same with or without it.
+    """
+    done = reported = 0  # rows of this file read, and reported to `progress`
+    rest = ""  # the start of a line whose end is in the next piece
+    with X87DoublePrecision() as fpu:
+        for piece in pieces:
+            lines = piece.split("\n")
+            if rest:
+                lines[0] = rest + lines[0]
+            rest = lines.pop()
+            if not lines:
+                continue
+            prev = _block(source, lines, line_no, symbol, interval, prev, file_starts, bars, quality, problems)
+            line_no += len(lines)
+            done += len(lines)
+            if progress is not None and done - reported >= CHUNK:
+                with fpu.paused():
+                    while done - reported >= CHUNK:
+                        progress(CHUNK)
+                        reported += CHUNK
+        if rest:  # the last line has no terminator
+            prev = _block(source, [rest], line_no, symbol, interval, prev, file_starts, bars, quality, problems)
+            done += 1
+    if progress is not None and done > reported:
+        progress(done - reported)
+    return prev
+
+
+def _block(source: str, lines: list[str], line_no: int, symbol: str, interval: str, prev: int,
+           file_starts: list[tuple[int, str]], bars: list[Bar], quality: DataQuality,
+           problems: ProblemLog) -> int:
+    """One block of lines through `_columns`, or `_rows` if it refuses; the last good open_time."""
+    last = _columns(lines, prev, symbol, interval, bars, quality)
+    if last is None:
+        last = _rows(source, lines, line_no, symbol, interval, prev, file_starts, bars, quality, problems)
+    return last
+
+
+def _columns(lines: list[str], prev: int, symbol: str, interval: str, bars: list[Bar],
+             quality: DataQuality) -> int | None:
+    """Convert and check a block column by column; the last open_time, or None if any row is off.
+
+    Returns None before touching `bars` or `quality`, so the caller can hand the block to `_rows`.
+    The checks together are exactly the per-row fast check of `_rows`, applied to every row.
+    """
+    n = len(lines)
+    # One split for the whole block. Each line is followed by a "\n" field of its own, so the
+    # lines all have N_COLUMNS fields exactly when every one of those markers sits where it should
+    # (no line holds a "\n", so no other field is one).
+    width = N_COLUMNS + 1
+    cells = ",\n,".join(lines).split(",")
+    if len(cells) != width * n - 1 or cells[N_COLUMNS::width].count("\n") != n - 1:
+        return None
+    try:
+        ot = list(map(int, cells[0::width]))
+        ct = list(map(int, cells[6::width]))
+        o = list(map(float, cells[1::width]))
+        h = list(map(float, cells[2::width]))
+        lo = list(map(float, cells[3::width]))
+        c = list(map(float, cells[4::width]))
+        v = list(map(float, cells[5::width]))
+    except ValueError:
+        return None
+    del cells
+    us = US_THRESHOLD
+    ims = INTERVAL_MS[interval]
+    span = ims - 1
+    # Microsecond times (Binance spot since 2025) become ms. Per row, an open_time converts when
+    # it is a whole ms and a close_time always; here only all-µs or all-ms columns are handled.
+    if ot[0] >= us or ot[-1] >= us:
+        if min(ot) < us or max(ot) >= NS_THRESHOLD or any(map(mod, ot, repeat(1000))):
+            return None
+        ot = list(map(floordiv, ot, repeat(1000)))
+    # Open times strictly increasing from after `prev` (so all of them between the first and the
+    # last, below `us`); usually they are exactly the interval grid, which also rules out gaps.
+    first = ot[0]
+    if first <= prev:
+        return None
+    on_grid = ot == list(range(first, first + n * ims, ims))
+    if not on_grid and not all(map(lt, ot, islice(ot, 1, None))):
+        return None
+    # Close times: usually open_time + span on every row; otherwise at least open_time, below `us`.
+    ct_grid = list(range(first + span, first + span + n * ims, ims)) if on_grid else None
+    regular = ct == ct_grid and ct[-1] < us
+    if not regular:
+        if max(ct) >= us:
+            if min(ct) < us or max(ct) >= NS_THRESHOLD:
+                return None
+            ct = list(map(floordiv, ct, repeat(1000)))
+            regular = ct == ct_grid
+        if not regular and not all(map(le, ot, ct)):
+            return None
+    # 0 < low <= open, close <= high < inf and 0 <= volume < inf; a NaN fails a comparison.
+    # (sum(v) is finite when no volume is NaN or infinite, and then min() is exact; a total too big
+    # for a float only sends the block to `_rows`.)
+    if not (all(map(le, lo, o)) and all(map(le, o, h)) and all(map(le, lo, c)) and all(map(le, c, h))
+            and min(lo) > 0.0 and max(h) < _INF and isfinite(sum(v)) and min(v) >= 0.0):
+        return None
+    # Every row is good: the warnings, each list in row order, then the bars.
+    if prev >= 0 and first != prev + ims:
+        _step(prev, first, ims, quality)
+    if not on_grid:
+        for i in compress(range(1, n), map(ne, map(sub, islice(ot, 1, None), ot), repeat(ims))):
+            _step(ot[i - 1], ot[i], ims, quality)
+    if not regular:
+        quality.irregular_close_time.extend(compress(ot, map(ne, ct, map(add, ot, repeat(span)))))
+    if 0.0 in v:
+        quality.zero_volume.extend(compress(ot, map(eq, v, repeat(0.0))))
+    if _BAR_PLAIN_NEW:
+        # What Bar(...) does, minus the per-call argument tuple: allocate, then run __init__.
+        new = list(map(object.__new__, repeat(Bar, n)))
+        deque(map(_BAR_INIT, new, repeat(symbol), repeat(interval), ot, ct, o, h, lo, c, v), 0)
+        bars.extend(new)
+    else:
+        bars.extend(map(Bar, repeat(symbol), repeat(interval), ot, ct, o, h, lo, c, v))
+    return ot[-1]
+
+
+def _step(prev: int, ot: int, ims: int, quality: DataQuality) -> None:
+    """Record the warning for a step between consecutive open times that is not one interval."""
+    step = ot - prev
+    if step % ims:
+        quality.misaligned.append(ot)
+    else:
+        quality.gaps.append(Gap(prev, ot, step // ims - 1))
+
+
+def _rows(source: str, lines: list[str], first_line: int, symbol: str, interval: str, prev: int,
+          file_starts: list[tuple[int, str]], bars: list[Bar], quality: DataQuality,
+          problems: ProblemLog) -> int:
+    """Validate and convert `lines` (the first is line `first_line`) row by row, appending to `bars`;
+    returns the last good open_time.
 
     The fast path is one chained comparison that holds for every good row; any row failing it
-    goes to `_diagnose`. Row line numbers are not counted in the loop: each line yields exactly
-    one bar or one bad row, so the line number is recovered from those counts when needed.
+    goes to `_diagnose`, which names each problem.
     """
     ims = INTERVAL_MS[interval]
     span = ims - 1
@@ -161,54 +342,43 @@ def _scan(source: str, lines: list[str], header: int, symbol: str, interval: str
     zero_volume = quality.zero_volume
     irregular = quality.irregular_close_time
     misaligned = quality.misaligned
-    start_len = len(bars)
-    first_line = header + 1
-    bad = 0
     inf = _INF
     us = US_THRESHOLD
-    n = len(lines)
-    for start in range(header, n, CHUNK):
-        for line in lines[start:start + CHUNK]:
-            row = line.split(",")
-            try:
-                ot = int(row[0])
-                o = float(row[1])
-                h = float(row[2])
-                lo = float(row[3])
-                c = float(row[4])
-                v = float(row[5])
-                ct = int(row[6])
-            except (ValueError, IndexError):
-                ot = ct = -1  # fails `prev < ot` first, so the slow path names the column
-            if ot >= us or ct >= us:
-                if ot % 1000 == 0 and us <= ot < NS_THRESHOLD:
-                    ot //= 1000
-                if us <= ct < NS_THRESHOLD:
-                    ct //= 1000
-            if prev < ot <= ct < us and len(row) == N_COLUMNS and 0.0 < lo <= o <= h and lo <= c <= h < inf \
-                    and 0.0 <= v < inf:
-                if ot != prev + ims and prev >= 0:
-                    step = ot - prev
-                    if step % ims:
-                        misaligned.append(ot)
-                    else:
-                        gaps.append(Gap(prev, ot, step // ims - 1))
-                if ct != ot + span:
-                    irregular.append(ot)
-                if v == 0.0:
-                    zero_volume.append(ot)
-                prev = ot
-                append(Bar(symbol, interval, ot, ct, o, h, lo, c, v))
-            else:
-                line_no = first_line + (len(bars) - start_len) + bad
-                bad += 1
-                for column, message in _diagnose(row, prev, bars, file_starts):
-                    problems.add(Problem(source, line_no, message, column))
-        done = min(CHUNK, n - start)
-        rows_done += done
-        if progress is not None:
-            progress(done)
-    return prev, rows_done
+    for line_no, line in enumerate(lines, first_line):
+        row = line.split(",")
+        try:
+            ot = int(row[0])
+            o = float(row[1])
+            h = float(row[2])
+            lo = float(row[3])
+            c = float(row[4])
+            v = float(row[5])
+            ct = int(row[6])
+        except (ValueError, IndexError):
+            ot = ct = -1  # fails `prev < ot` first, so the slow path names the column
+        if ot >= us or ct >= us:
+            if ot % 1000 == 0 and us <= ot < NS_THRESHOLD:
+                ot //= 1000
+            if us <= ct < NS_THRESHOLD:
+                ct //= 1000
+        if prev < ot <= ct < us and len(row) == N_COLUMNS and 0.0 < lo <= o <= h and lo <= c <= h < inf \
+                and 0.0 <= v < inf:
+            if ot != prev + ims and prev >= 0:
+                step = ot - prev
+                if step % ims:
+                    misaligned.append(ot)
+                else:
+                    gaps.append(Gap(prev, ot, step // ims - 1))
+            if ct != ot + span:
+                irregular.append(ot)
+            if v == 0.0:
+                zero_volume.append(ot)
+            prev = ot
+            append(Bar(symbol, interval, ot, ct, o, h, lo, c, v))
+        else:
+            for column, message in _diagnose(row, prev, bars, file_starts):
+                problems.add(Problem(source, line_no, message, column))
+    return prev
 
 
 def _diagnose(row: list[str], prev: int, bars: list[Bar],
