@@ -47,10 +47,12 @@ def render(pipe: dict[str, Any], risk: dict[str, Any] | None) -> str:
         f"| backtesting.py 0.6.6 `FractionalBacktest.run()`, same strategy, decode not counted "
         f"| {r['backtesting_py']:,.0f} |",
         "",
-        f"- Full pipeline vs backtesting.py: **{pipe['ratio_pipeline_vs_backtesting']:.2f}x** faster "
+        f"- Full pipeline / backtesting.py: **{pipe['ratio_pipeline_vs_backtesting']:.2f}x** "
         "(target: at least 2x).",
         f"- Bare loop vs full pipeline: **{pipe['ratio_bare_loop_vs_pipeline']:.2f}x** "
         "(target: the pipeline within 5x of the bare loop).",
+        "- Where the time goes: the per-bar path (decode, marks, strategy) is the sparse row; each signal "
+        "adds six validated events, two risk checks and a fill (this sample signals on about 6 % of bars).",
         "",
     ]
     if risk:
