@@ -79,6 +79,7 @@ class Pipeline:
                  commission: float = 0.001, fee_mode: FeeMode = "quote",
                  risk_config: RiskConfig | None = None, exchange_filters: ExchangeFilters | None = None,
                  state_store: StateStore | None = None, interval: str = "1m") -> None:
+        self.strategy, self.cash, self.commission = strategy, cash, commission
         self.book = PositionBook(cash=cash)
         self.signal_handler = SignalHandler(strategy, params)
         engine = self.engine = RiskEngine(risk_config or RiskConfig.replay(), filters=exchange_filters,
@@ -161,7 +162,14 @@ class Pipeline:
         if report.status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED):
             self.book.apply(report)
 
-    def result(self, strategy: str, cash: float, commission: float, elapsed_s: float) -> ReplayResult:
+    def run(self, step: Callable[[Any], None], items: Sequence[Any], progress: Callable[[int], None] | None,
+            progress_every: int, metrics: telemetry.Metrics | None) -> ReplayResult:
+        """Drive `step` (on_bar or on_trade) over `items`, report to telemetry, build the result."""
+        elapsed = _drive(step, items, progress, progress_every)
+        self.flush_metrics(metrics or telemetry.metrics())
+        return self.result(elapsed)
+
+    def result(self, elapsed_s: float) -> ReplayResult:
         if not self.bars:
             raise ValueError("the replay closed no bar")
         book = self.book
@@ -169,8 +177,8 @@ class Pipeline:
         events = n_in + len(self.signals) + len(self.decisions) + len(self.intents) + len(self.reports)
         symbol = self.bars[0].symbol
         return ReplayResult(
-            symbol=symbol, strategy=strategy, params=dict(self.signal_handler.params), cash=cash,
-            commission=commission, bars=self.bars, equity=self.equity, trades=list(book.closed_trades),
+            symbol=symbol, strategy=self.strategy, params=dict(self.signal_handler.params), cash=self.cash,
+            commission=self.commission, bars=self.bars, equity=self.equity, trades=list(book.closed_trades),
             signals=self.signals, decisions=self.decisions, intents=self.intents, reports=self.reports,
             open_position=book.position(symbol), final_equity=self.equity[-1],
             rejections=Counter(self.engine.rejections), reduced=self.engine.reduced,
@@ -227,9 +235,7 @@ def run_replay(bars: Sequence[Bar], strategy: str = "sma_cross", params: Mapping
         raise ValueError("no bars to replay")
     pipe = Pipeline(strategy, params, cash=cash, commission=commission, fee_mode=fee_mode,
                     risk_config=risk_config, exchange_filters=exchange_filters, state_store=state_store)
-    elapsed = _drive(pipe.on_bar, bars, progress, progress_every)
-    pipe.flush_metrics(metrics or telemetry.metrics())
-    return pipe.result(strategy, cash, commission, elapsed)
+    return pipe.run(pipe.on_bar, bars, progress, progress_every, metrics)
 
 
 def run_trade_replay(ticks: Sequence[Tick], strategy: str = "sma_cross", params: Mapping[str, Any] | None = None,
@@ -243,6 +249,4 @@ def run_trade_replay(ticks: Sequence[Tick], strategy: str = "sma_cross", params:
         raise ValueError("no trades to replay")
     pipe = Pipeline(strategy, params, cash=cash, commission=commission, fee_mode=fee_mode,
                     risk_config=risk_config, exchange_filters=exchange_filters, interval=interval)
-    elapsed = _drive(pipe.on_trade, ticks, progress, progress_every)
-    pipe.flush_metrics(metrics or telemetry.metrics())
-    return pipe.result(strategy, cash, commission, elapsed)
+    return pipe.run(pipe.on_trade, ticks, progress, progress_every, metrics)
