@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from csvlines import set_field, write
 
 from shared.data import DataError, DataQuality, Gap, KlineSeries, read_klines
 from shared.data._files import US_THRESHOLD
@@ -38,17 +39,6 @@ def sample_lines(day: int = 1) -> list[str]:
     """The CSV lines inside one bundled daily 1m zip."""
     with zipfile.ZipFile(btcusdt_1m_paths()[day - 1]) as zf:
         return zf.read(zf.namelist()[0]).decode("ascii").splitlines()
-
-
-def write(path: Path, lines: list[str]) -> Path:
-    path.write_text("\n".join(lines) + "\n", encoding="ascii")
-    return path
-
-
-def set_field(line: str, col: int, value: str) -> str:
-    cells = line.split(",")
-    cells[col] = value
-    return ",".join(cells)
 
 
 def read_error(*paths: Path, symbol: str | None = None, interval: str | None = None) -> DataError:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from csvlines import set_field, write
 
 from shared.data import DataError, IdGap, TickList, TradeQuality, read_trades
 from shared.events import Trade
@@ -26,17 +27,6 @@ def trx() -> TickList:
 def capture_lines() -> list[str]:
     """The bundled capture, header first."""
     return trx_trades_path().read_text(encoding="ascii").splitlines()
-
-
-def write(path: Path, lines: list[str]) -> Path:
-    path.write_text("\n".join(lines) + "\n", encoding="ascii")
-    return path
-
-
-def set_field(line: str, col: int, value: str) -> str:
-    cells = line.split(",")
-    cells[col] = value
-    return ",".join(cells)
 
 
 def archive_lines(ticks: list[Tick], micro: bool = False) -> list[str]:

@@ -6,16 +6,15 @@ provider: the in-process position book in replay, the positions Function's snaps
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 
-from shared.events import DecisionStatus, OrderIntent, RiskDecision, Signal
+from shared.events import OrderIntent, RiskDecision, Signal
 from shared.portfolio import AccountSnapshot, PositionBook
 from shared.risk import RiskConfig, RiskEngine
 
 
 class RiskHandler:
-    """Layer 1 around a RiskEngine, with its own per-process counters.
+    """Layer 1 around a RiskEngine (whose `counters()` count the decisions).
 
     Where no market feed reaches the engine (the `risk` Function consumes only the signals hub),
     the engine takes each signal's bar close as the symbol's latest price; the replay feeds every
@@ -25,18 +24,9 @@ class RiskHandler:
     def __init__(self, engine: RiskEngine, account: Callable[[], AccountSnapshot]) -> None:
         self.engine = engine
         self.account = account
-        self.rejections: Counter[str] = Counter()
-        self.reduced = 0
-        self.decisions = 0
 
     def on_signal(self, signal: Signal, now: int | None = None) -> tuple[RiskDecision, OrderIntent | None]:
-        decision, intent = self.engine.check_signal(signal, self.account(), now)
-        self.decisions += 1
-        if decision.status is DecisionStatus.REJECTED:
-            self.rejections.update(decision.reasons)
-        elif decision.status is DecisionStatus.REDUCED:
-            self.reduced += 1
-        return decision, intent
+        return self.engine.check_signal(signal, self.account(), now)
 
     @classmethod
     def from_settings(cls, account: Callable[[], AccountSnapshot] | None = None) -> RiskHandler:

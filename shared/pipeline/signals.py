@@ -23,9 +23,7 @@ class SignalHandler:
         create(strategy, self.params)  # validate the configuration now, not on the first bar
         self._strategies: dict[str, Strategy] = {}
         self._last_open: dict[str, int] = {}
-        self.bars = 0
         self.duplicates = 0
-        self.signals = 0
 
     def _strategy(self, symbol: str) -> Strategy:
         strat = self._strategies.get(symbol)
@@ -41,12 +39,10 @@ class SignalHandler:
             self.duplicates += 1
             return None
         self._last_open[symbol] = bar.open_time
-        self.bars += 1
         strat = self._strategies.get(symbol) or self._strategy(symbol)
         side: Side | None = strat.on_bar(bar)
         if side is None:
             return None
-        self.signals += 1
         market_id = bar.event_id
         return Signal.create(symbol=symbol, strategy=self.strategy_name, side=side, price=bar.close,
                              bar_open_time=bar.open_time, bar_close_time=bar.close_time,
