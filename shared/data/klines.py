@@ -18,6 +18,7 @@ from math import isfinite
 from operator import add, eq, floordiv, le, lt, mod, ne, sub
 from pathlib import Path
 
+from shared.gc_pause import gc_paused
 from shared.market import INTERVAL_MS, Bar
 
 from ._files import (
@@ -28,7 +29,6 @@ from ._files import (
     X87DoublePrecision,
     as_paths,
     empty_file,
-    gc_paused,
     open_text,
 )
 from .quality import DataError, DataQuality, Gap, Problem, ProblemLog, fmt_ms

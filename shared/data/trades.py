@@ -12,9 +12,10 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from shared.gc_pause import gc_paused
 from shared.market import Tick
 
-from ._files import CHUNK, NS_THRESHOLD, US_THRESHOLD, PathLike, as_paths, gc_paused, read_lines
+from ._files import CHUNK, NS_THRESHOLD, US_THRESHOLD, PathLike, as_paths, read_lines
 from .quality import DataError, IdGap, Problem, ProblemLog, TradeQuality, fmt_ms
 
 log = logging.getLogger(__name__)

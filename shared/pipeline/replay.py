@@ -9,7 +9,6 @@ order sent after a close would.
 
 from __future__ import annotations
 
-import gc
 import time as _time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +20,7 @@ from shared.aggregation import BarAggregator
 from shared.events import ExecutionReport, OrderIntent, OrderStatus, RiskDecision, Signal, TradingStateChanged
 from shared.execution import Executor, PaperBroker
 from shared.execution.paper import FeeMode
+from shared.gc_pause import gc_paused
 from shared.market import Bar, Tick
 from shared.portfolio import ClosedTrade, Position, PositionBook
 from shared.risk import ExchangeFilters, RiskConfig, RiskEngine, StateStore
@@ -164,10 +164,15 @@ class Pipeline:
 
     def run(self, step: Callable[[Any], None], items: Sequence[Any], progress: Callable[[int], None] | None,
             progress_every: int, metrics: telemetry.Metrics | None) -> ReplayResult:
-        """Drive `step` (on_bar or on_trade) over `items`, report to telemetry, build the result."""
-        elapsed = _drive(step, items, progress, progress_every)
-        self.flush_metrics(metrics or telemetry.metrics())
-        return self.result(elapsed)
+        """Drive `step` (on_bar or on_trade) over `items`, report to telemetry, build the result.
+
+        The run allocates many small acyclic objects (events, decisions); cyclic GC passes over
+        the growing heap (bars included) would find nothing, so they wait until the result is built.
+        """
+        with gc_paused():
+            elapsed = _drive(step, items, progress, progress_every)
+            self.flush_metrics(metrics or telemetry.metrics())
+            return self.result(elapsed)
 
     def result(self, elapsed_s: float) -> ReplayResult:
         if not self.bars:
@@ -198,26 +203,17 @@ class Pipeline:
 def _drive(step: Callable[[Any], None], items: Sequence[Any], progress: Callable[[int], None] | None,
            progress_every: int) -> float:
     """Feed every item to `step`; returns the elapsed seconds. The one loop of every replay."""
-    # The loop allocates many small acyclic objects (events, decisions); cyclic GC passes over the
-    # whole heap (bars included) cost ~15 % of replay time and find nothing, so they are paused.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
     started = _time.perf_counter()
-    try:
-        if progress is None:
-            for item in items:
-                step(item)
-        else:
-            for i, item in enumerate(items, 1):
-                step(item)
-                if i % progress_every == 0:
-                    progress(progress_every)
-            progress(len(items) % progress_every)
-    finally:
-        elapsed = _time.perf_counter() - started
-        if gc_was_enabled:
-            gc.enable()
-    return elapsed
+    if progress is None:
+        for item in items:
+            step(item)
+    else:
+        for i, item in enumerate(items, 1):
+            step(item)
+            if i % progress_every == 0:
+                progress(progress_every)
+        progress(len(items) % progress_every)
+    return _time.perf_counter() - started
 
 
 def run_replay(bars: Sequence[Bar], strategy: str = "sma_cross", params: Mapping[str, Any] | None = None,
