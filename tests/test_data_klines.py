@@ -332,8 +332,8 @@ def test_data_quality_summary_of_an_empty_report() -> None:
 
 # -- the column-wise fast path -------------------------------------------------------------------------
 #
-# `_columns` converts and checks a block of rows at once and hands any block it refuses to `_rows`,
-# the per-row loop. Forcing every block through `_rows` is the reference: the results (bars,
+# `_parse` (Arrow's CSV parser) and `_columns` convert and check a block of rows at once and hand
+# any block they refuse to `_rows`, the per-row loop. Forcing every block through `_rows` is the reference: the results (bars,
 # warnings, errors and their wording) must not depend on which path a block took, nor on where the
 # file is cut into pieces and blocks.
 
@@ -444,22 +444,28 @@ def test_column_path_matches_the_row_path(tmp_path: Path, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(_files, "PIECE_BYTES", piece_bytes)
     path = write(tmp_path / "BTCUSDT-1m-2020-01-01.csv", EDITS[edit](days))
-    taken: list[bool] = []
-    columns = klines._columns
+    fast: list[bool] = []  # per block: True when Arrow and the column checks took it whole
+    rows, columns = klines._rows, klines._columns
 
-    def spy(*args: object) -> int | None:
+    def spy_columns(*args: object) -> int | None:
         last = columns(*args)  # type: ignore[arg-type]
-        taken.append(last is not None)
+        fast.append(last is not None)
         return last
 
-    monkeypatch.setattr(klines, "_columns", spy)
+    def spy_rows(*args: object) -> int:
+        fast.append(False)
+        return rows(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(klines, "_columns", spy_columns)
+    monkeypatch.setattr(klines, "_rows", spy_rows)
     got = outcome([path])
     if edit in ("clean", "gaps and a misaligned bar", "zero and negative-zero volume", "irregular close times",
-                "microseconds", "microsecond close times only", "unparsed columns are not checked"):
-        assert all(taken) and len(taken) > (10 if piece_bytes < 10_000 else 1)
+                "microseconds", "microsecond close times only", "unparsed columns are not checked",
+                "huge volume total"):
+        assert all(fast) and len(fast) > (10 if piece_bytes < 10_000 else 1)
     else:
-        assert not all(taken)
-    monkeypatch.setattr(klines, "_columns", lambda *args: None)
+        assert not all(fast)
+    monkeypatch.setattr(klines, "_parse", lambda *args: None)  # every block through the row path
     assert got == outcome([path])
 
 
@@ -553,43 +559,3 @@ def test_read_lines_splits_crlf_exactly_as_before(tmp_path: Path) -> None:
         assert read_lines(path) == (str(path), expected), repr(text)
 
 
-# -- the x87 control word --------------------------------------------------------------------------
-
-
-def control_word() -> int:
-    from shared.data._files import _Fenv
-
-    env = _Fenv.ctypes.create_string_buffer(256)
-    assert _Fenv.get(env) == 0
-    return int.from_bytes(env.raw[:2], "little")
-
-
-def test_x87_precision_is_switched_while_parsing_and_restored(tmp_path: Path) -> None:
-    from shared.data._files import X87DoublePrecision, _Fenv
-
-    if not _Fenv.probe():
-        pytest.skip("no x87 precision switching on this platform / CPython build")
-    before = control_word()
-    with X87DoublePrecision() as fpu:
-        assert control_word() & 0x0F00 == 0x0200
-        assert float("7195.24000000") == 7195.24 and repr(0.1 + 0.2) == "0.30000000000000004"
-        with fpu.paused():
-            assert control_word() == before
-        assert control_word() & 0x0F00 == 0x0200
-    assert control_word() == before
-    seen: list[int] = []
-    read_klines(btcusdt_1m_paths(), progress=lambda n: seen.append(control_word()))
-    assert seen == [before] * 3  # callbacks run with the caller's control word
-    assert control_word() == before
-    bad = write(tmp_path / "BTCUSDT-1m-2020-01-01.csv", [set_field(sample_lines()[0], 2, "x")])
-    read_error(bad)
-    assert control_word() == before
-
-
-def test_same_bars_without_the_x87_switch(monkeypatch: pytest.MonkeyPatch, m1: KlineSeries) -> None:
-    from shared.data._files import _Fenv
-
-    monkeypatch.setattr(_Fenv, "probed", True)
-    monkeypatch.setattr(_Fenv, "usable", False)
-    plain = read_klines(btcusdt_1m_paths())
-    assert plain.bars == m1.bars and plain.quality == m1.quality

@@ -10,13 +10,11 @@ normalised here too, because Binance moved its spot archives from milliseconds t
 from __future__ import annotations
 
 import codecs
-import platform
-import sysconfig
 import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from .quality import DataError, Problem
 
@@ -141,104 +139,3 @@ def read_lines(path: Path) -> tuple[str, list[str]]:
     if not lines:
         raise empty_file(source)
     return source, lines
-
-
-# -- x87 precision -----------------------------------------------------------------------------------
-#
-# CPython builds that can reach the x87 FPU (HAVE_GCC_ASM_FOR_X87: GCC or Clang on x86) switch its
-# precision control to 53 bits around every string <-> float conversion (float("1.5"), repr) and
-# back again afterwards, because their correctly rounded dtoa needs double precision. Each switch
-# is an FLDCW, and the pair is more than half the cost of float(str) on AMD EPYC (about 75 of
-# 150 ns). CPython skips both when the control word already says 53-bit precision and round to
-# nearest, so the readers set that for the duration of a bulk parse and restore the caller's
-# environment afterwards. The parsed values are the same bits either way (dtoa runs at 53-bit
-# precision regardless); Python float arithmetic uses SSE2, which ignores the x87 control word;
-# and the control word is per thread, so only the reading thread sees the change, while it reads.
-
-_X87_PRECISION_BITS = 0x0F00  # precision control (bits 8-9) and rounding control (bits 10-11)
-_X87_DOUBLE = 0x0200  # 53-bit precision, round to nearest: what CPython's dtoa switches to
-_FENV_BYTES = 256  # room for any fenv_t (glibc and musl x86-64: 32 bytes; macOS: 16)
-
-
-class _Fenv:
-    """fegetenv/fesetenv through ctypes, looked up on first use; `usable` False where pointless."""
-
-    probed = False
-    usable = False
-    ctypes: Any = None
-    get: Any = None
-    put: Any = None
-
-    @classmethod
-    def probe(cls) -> bool:
-        if not cls.probed:
-            cls.probed = True
-            cls.usable = cls._load()
-        return cls.usable
-
-    @classmethod
-    def _load(cls) -> bool:
-        if not sysconfig.get_config_var("HAVE_GCC_ASM_FOR_X87"):
-            return False  # this CPython never touches the x87 control word: nothing to save
-        if platform.machine().lower() not in {"x86_64", "amd64", "i386", "i486", "i586", "i686", "x86"}:
-            return False
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None)
-            get, put = libc.fegetenv, libc.fesetenv
-        except (ImportError, OSError, AttributeError):
-            return False
-        for fn in (get, put):
-            fn.argtypes = [ctypes.c_void_p]
-            fn.restype = ctypes.c_int
-        cls.ctypes, cls.get, cls.put = ctypes, get, put
-        return True
-
-
-class X87DoublePrecision:
-    """Context manager: the block runs with the x87 FPU at 53-bit precision, so float(str) skips two
-    FLDCWs a call; `paused()` gives the caller's environment back for a while (to run a callback).
-
-    A no-op where it does not apply (no x87, a CPython that does not switch precision, no fenv
-    functions, a control word that is already right or does not look like one). The caller's
-    floating-point environment is restored on exit, also when the block raises.
-    """
-
-    __slots__ = ("_saved",)
-
-    def __init__(self) -> None:
-        self._saved: Any = None  # the caller's fenv_t while switched, else None
-
-    def __enter__(self) -> X87DoublePrecision:
-        if not _Fenv.probe():
-            return self
-        saved = _Fenv.ctypes.create_string_buffer(_FENV_BYTES)
-        if _Fenv.get(saved) != 0:
-            return self
-        cw = int.from_bytes(saved.raw[:2], "little")
-        want = (cw & ~_X87_PRECISION_BITS) | _X87_DOUBLE
-        # An x87 control word has bit 6 set and bits 7 and 13-15 clear; anything else means fenv_t
-        # is not laid out as assumed (control word first), so leave the environment alone.
-        if want == cw or (cw & 0xE0C0) != 0x0040:
-            return self
-        changed = _Fenv.ctypes.create_string_buffer(saved.raw, _FENV_BYTES)
-        changed[0:2] = want.to_bytes(2, "little")
-        if _Fenv.put(changed) == 0:
-            self._saved = saved
-        else:
-            _Fenv.put(saved)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._saved is not None:
-            _Fenv.put(self._saved)
-            self._saved = None
-
-    @contextmanager
-    def paused(self) -> Iterator[None]:
-        self.__exit__()
-        try:
-            yield
-        finally:
-            self.__enter__()

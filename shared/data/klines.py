@@ -13,24 +13,17 @@ import re
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from itertools import chain, compress, islice, repeat
-from math import isfinite
-from operator import add, eq, floordiv, le, lt, mod, ne, sub
+from itertools import chain, repeat
 from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+from pyarrow import csv as pa_csv
 
 from shared.gc_pause import gc_paused
 from shared.market import INTERVAL_MS, Bar
 
-from ._files import (
-    CHUNK,
-    NS_THRESHOLD,
-    US_THRESHOLD,
-    PathLike,
-    X87DoublePrecision,
-    as_paths,
-    empty_file,
-    open_text,
-)
+from ._files import CHUNK, NS_THRESHOLD, US_THRESHOLD, PathLike, as_paths, empty_file, open_text
 from .quality import DataError, DataQuality, Gap, Problem, ProblemLog, fmt_ms
 
 log = logging.getLogger(__name__)
@@ -192,129 +185,136 @@ def _scan(source: str, pieces: Iterable[str], line_no: int, symbol: str, interva
     """Validate and convert the rows of one file, whose text comes in `pieces` (the first row on
     line `line_no`), appending to `bars`; returns the last good open_time.
 
-    Each piece (about PIECE_BYTES of text) is split into lines, the line it ends inside carried
-    over to the next piece, and the block of whole lines is first tried by `_columns` (whole-column
-    conversions and checks, all C-level iteration); a block it refuses (a bad row, or an unusual
-    one such as ms and µs times mixed) goes through `_rows`, the per-row loop that names every
-    problem. Both leave the same bars, warnings and errors behind. A line ended by CRLF keeps its
-    CR here: it is whitespace at the end of the last field, which is the unparsed `ignore`
-    column, or else one that int(), float() and .strip() ignore it in, and the column count is the
-    same with or without it.
+    Each piece (about PIECE_BYTES of text) is cut after its last newline, the unfinished line
+    carried over to the next piece, and the block of whole lines is first tried by `_parse` and
+    `_columns` (Arrow's CSV parser, then whole-column checks with C-level iteration); a block
+    they refuse (a bad row, or an unusual one such as ms and µs times mixed) goes through `_rows`,
+    the per-row loop that names every problem. Both leave the same bars, warnings and errors.
     """
     done = reported = 0  # rows of this file read, and reported to `progress`
     rest = ""  # the start of a line whose end is in the next piece
-    with X87DoublePrecision() as fpu:
-        for piece in pieces:
-            lines = piece.split("\n")
-            if rest:
-                lines[0] = rest + lines[0]
-            rest = lines.pop()
-            if not lines:
-                continue
-            prev = _block(source, lines, line_no, symbol, interval, prev, file_starts, bars, quality, problems)
-            line_no += len(lines)
-            done += len(lines)
-            if progress is not None and done - reported >= CHUNK:
-                with fpu.paused():
-                    while done - reported >= CHUNK:
-                        progress(CHUNK)
-                        reported += CHUNK
-        if rest:  # the last line has no terminator
-            prev = _block(source, [rest], line_no, symbol, interval, prev, file_starts, bars, quality, problems)
-            done += 1
+    for piece in pieces:
+        cut = piece.rfind("\n") + 1
+        if not cut:
+            rest += piece
+            continue
+        block = rest + piece[:cut] if rest else piece[:cut]
+        rest = piece[cut:]
+        n = block.count("\n")
+        prev = _block(source, block, n, line_no, symbol, interval, prev, file_starts, bars, quality, problems)
+        line_no += n
+        done += n
+        if progress is not None and done - reported >= CHUNK:
+            while done - reported >= CHUNK:
+                progress(CHUNK)
+                reported += CHUNK
+    if rest:  # the last line has no terminator
+        prev = _block(source, rest + "\n", 1, line_no, symbol, interval, prev, file_starts, bars, quality,
+                      problems)
+        done += 1
     if progress is not None and done > reported:
         progress(done - reported)
     return prev
 
 
-def _block(source: str, lines: list[str], line_no: int, symbol: str, interval: str, prev: int,
+def _block(source: str, block: str, n: int, line_no: int, symbol: str, interval: str, prev: int,
            file_starts: list[tuple[int, str]], bars: list[Bar], quality: DataQuality,
            problems: ProblemLog) -> int:
-    """One block of lines through `_columns`, or `_rows` if it refuses; the last good open_time."""
-    last = _columns(lines, prev, symbol, interval, bars, quality)
+    """`n` newline-terminated lines through `_parse` and `_columns`, or `_rows` if either refuses;
+    the last good open_time."""
+    cols = _parse(block, n)
+    last = None if cols is None else _columns(cols, prev, symbol, interval, bars, quality)
     if last is None:
+        lines = block.split("\n")
+        lines.pop()  # the empty text after the last newline
         last = _rows(source, lines, line_no, symbol, interval, prev, file_starts, bars, quality, problems)
     return last
 
 
-def _columns(lines: list[str], prev: int, symbol: str, interval: str, bars: list[Bar],
+# Arrow reads exactly what the per-row path accepts or refuses the block: 12 unquoted columns a
+# line (another count is an error), no empty lines, no nulls, int64 times, float64 prices and
+# volumes (correctly rounded, as float() is). Only the seven columns a Bar needs are converted.
+_READ = pa_csv.ReadOptions(column_names=list(COLUMNS), use_threads=False)
+_PARSE = pa_csv.ParseOptions(quote_char=False, double_quote=False, escape_char=False, ignore_empty_lines=False)
+_CONVERT = pa_csv.ConvertOptions(
+    column_types={name: pa.int64() if conv is int else pa.float64() for _, name, conv in _NEEDED},
+    include_columns=[name for _, name, _ in _NEEDED], null_values=[], strings_can_be_null=False)
+
+
+def _parse(block: str, n: int) -> list[np.ndarray] | None:
+    """The columns open_time, open, high, low, close, volume, close_time of `n` lines, or None when
+    Arrow refuses one (any malformed cell or line; the per-row path then names it)."""
+    try:
+        data = block.encode("ascii")
+        table = pa_csv.read_csv(pa.py_buffer(data), read_options=_READ, parse_options=_PARSE,
+                                convert_options=_CONVERT)
+    except (UnicodeEncodeError, pa.ArrowInvalid):
+        return None
+    if table.num_rows != n:  # a lone CR, which Arrow also takes for a line end
+        return None
+    return [column.to_numpy() for column in table.columns]
+
+
+def _columns(cols: list[np.ndarray], prev: int, symbol: str, interval: str, bars: list[Bar],
              quality: DataQuality) -> int | None:
-    """Convert and check a block column by column; the last open_time, or None if any row is off.
+    """Check a block's columns (as `_parse` returns them) with whole-array operations; the last
+    open_time, or None if any row is off.
 
     Returns None before touching `bars` or `quality`, so the caller can hand the block to `_rows`.
     The checks together are exactly the per-row fast check of `_rows`, applied to every row.
     """
-    n = len(lines)
-    # One split for the whole block. Each line is followed by a "\n" field of its own, so the
-    # lines all have N_COLUMNS fields exactly when every one of those markers sits where it should
-    # (no line holds a "\n", so no other field is one).
-    width = N_COLUMNS + 1
-    cells = ",\n,".join(lines).split(",")
-    if len(cells) != width * n - 1 or cells[N_COLUMNS::width].count("\n") != n - 1:
-        return None
-    try:
-        ot = list(map(int, cells[0::width]))
-        ct = list(map(int, cells[6::width]))
-        o = list(map(float, cells[1::width]))
-        h = list(map(float, cells[2::width]))
-        lo = list(map(float, cells[3::width]))
-        c = list(map(float, cells[4::width]))
-        v = list(map(float, cells[5::width]))
-    except ValueError:
-        return None
-    del cells
+    ot, o, h, lo, c, v, ct = cols
     us = US_THRESHOLD
     ims = INTERVAL_MS[interval]
     span = ims - 1
     # Microsecond times (Binance spot since 2025) become ms. Per row, an open_time converts when
     # it is a whole ms and a close_time always; here only all-µs or all-ms columns are handled.
     if ot[0] >= us or ot[-1] >= us:
-        if min(ot) < us or max(ot) >= NS_THRESHOLD or any(map(mod, ot, repeat(1000))):
+        if ot.min() < us or ot.max() >= NS_THRESHOLD or (ot % 1000).any():
             return None
-        ot = list(map(floordiv, ot, repeat(1000)))
-    # Open times strictly increasing from after `prev` (so all of them between the first and the
-    # last, below `us`); usually they are exactly the interval grid, which also rules out gaps.
-    first = ot[0]
+        ot = ot // 1000
+    # Open times strictly increasing from after `prev`; usually exactly on the interval grid.
+    first = int(ot[0])
     if first <= prev:
         return None
-    on_grid = ot == list(range(first, first + n * ims, ims))
-    if not on_grid and not all(map(lt, ot, islice(ot, 1, None))):
+    steps = np.diff(ot)
+    on_grid = bool((steps == ims).all())
+    if not on_grid and not (steps > 0).all():
         return None
-    # Close times: usually open_time + span on every row; otherwise at least open_time, below `us`.
-    ct_grid = list(range(first + span, first + span + n * ims, ims)) if on_grid else None
-    regular = ct == ct_grid and ct[-1] < us
-    if not regular:
-        if max(ct) >= us:
-            if min(ct) < us or max(ct) >= NS_THRESHOLD:
-                return None
-            ct = list(map(floordiv, ct, repeat(1000)))
-            regular = ct == ct_grid
-        if not regular and not all(map(le, ot, ct)):
+    # Close times at least the open time and below `us` once µs ones are converted.
+    if ct.max() >= us:
+        if ct.min() < us or ct.max() >= NS_THRESHOLD:
             return None
-    # 0 < low <= open, close <= high < inf and 0 <= volume < inf; a NaN fails a comparison.
-    # (sum(v) is finite when no volume is NaN or infinite, and then min() is exact; a total too big
-    # for a float only sends the block to `_rows`.)
-    if not (all(map(le, lo, o)) and all(map(le, o, h)) and all(map(le, lo, c)) and all(map(le, c, h))
-            and min(lo) > 0.0 and max(h) < _INF and isfinite(sum(v)) and min(v) >= 0.0):
+        ct = ct // 1000
+    if not (ot <= ct).all():
+        return None
+    # 0 < low <= open, close <= high < inf and 0 <= volume < inf; a NaN fails every comparison.
+    if not ((lo > 0.0) & (lo <= o) & (o <= h) & (lo <= c) & (c <= h) & (h < _INF) & (v >= 0.0)
+            & (v < _INF)).all():
         return None
     # Every row is good: the warnings, each list in row order, then the bars.
     if prev >= 0 and first != prev + ims:
         _step(prev, first, ims, quality)
     if not on_grid:
-        for i in compress(range(1, n), map(ne, map(sub, islice(ot, 1, None), ot), repeat(ims))):
-            _step(ot[i - 1], ot[i], ims, quality)
-    if not regular:
-        quality.irregular_close_time.extend(compress(ot, map(ne, ct, map(add, ot, repeat(span)))))
-    if 0.0 in v:
-        quality.zero_volume.extend(compress(ot, map(eq, v, repeat(0.0))))
+        for i in np.flatnonzero(steps != ims).tolist():
+            _step(int(ot[i]), int(ot[i + 1]), ims, quality)
+    irregular = ct != ot + span
+    if irregular.any():
+        quality.irregular_close_time.extend(ot[irregular].tolist())
+    zero = v == 0.0
+    if zero.any():
+        quality.zero_volume.extend(ot[zero].tolist())
+    n = len(ot)
     if _BAR_PLAIN_NEW:
         # What Bar(...) does, minus the per-call argument tuple: allocate, then run __init__.
         new = list(map(object.__new__, repeat(Bar, n)))
-        deque(map(_BAR_INIT, new, repeat(symbol), repeat(interval), ot, ct, o, h, lo, c, v), 0)
+        deque(map(_BAR_INIT, new, repeat(symbol), repeat(interval), ot.tolist(), ct.tolist(), o.tolist(),
+                  h.tolist(), lo.tolist(), c.tolist(), v.tolist()), 0)
         bars.extend(new)
     else:
-        bars.extend(map(Bar, repeat(symbol), repeat(interval), ot, ct, o, h, lo, c, v))
-    return ot[-1]
+        bars.extend(map(Bar, repeat(symbol), repeat(interval), ot.tolist(), ct.tolist(), o.tolist(), h.tolist(),
+                        lo.tolist(), c.tolist(), v.tolist()))
+    return int(ot[-1])
 
 
 def _step(prev: int, ot: int, ims: int, quality: DataQuality) -> None:
