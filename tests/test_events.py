@@ -146,3 +146,33 @@ def test_intent_needs_exactly_one_size() -> None:
         OrderIntent(event_id=OrderIntent.make_id(s.event_id), correlation_id=s.correlation_id,
                     event_time=s.event_time, symbol=s.symbol, strategy=s.strategy, side=s.side,
                     quantity=1.0, quote_quantity=1.0, reference_price=s.price, signal_id=s.event_id)
+
+
+def test_trusted_factories_build_what_the_validator_builds() -> None:
+    """`trusted` skips validation between in-process handlers; what it builds must be the very
+    instance the validator would build from the same values (fields, order, defaults, set fields)."""
+    from shared.events import DecisionStatus, ExecutionReport, Fill, OrderIntent, OrderStatus, RiskDecision, Side
+    from shared.events import Signal
+    from shared.events.base import trusted
+
+    sig = Signal.create(symbol="BTCUSDT", strategy="sma_cross", side=Side.SELL, price=7200.5, bar_open_time=60_000,
+                        bar_close_time=119_999, market_event_id="k" * 32, correlation_id="k" * 32)
+    intent = OrderIntent(event_id=OrderIntent.make_id(sig.event_id), correlation_id=sig.correlation_id,
+                         event_time=1, symbol="BTCUSDT", strategy="sma_cross", side=Side.SELL, quantity=0.5,
+                         reference_price=7200.5, signal_id=sig.event_id)
+    fill = trusted(Fill, {"price": 7201.0, "quantity": 0.5, "commission": 3.6, "commission_asset": "USDT",
+                          "trade_id": 7})
+    built = [
+        sig, fill,
+        RiskDecision.create(layer=1, subject_id=sig.event_id, symbol="BTCUSDT", status=DecisionStatus.REJECTED,
+                            reasons=("NO_POSITION",), detail="flat", correlation_id="c" * 32, event_time=1),
+        ExecutionReport.create(intent=intent, status=OrderStatus.NEW, venue="paper", order_id=1, base_asset="BTC",
+                               quote_asset="USDT", fills=(), event_time=2),
+        ExecutionReport.create(intent=intent, status=OrderStatus.FILLED, venue="paper", order_id=1,
+                               base_asset="BTC", quote_asset="USDT", fills=(fill,), event_time=3),
+    ]
+    for event in built:
+        validated = type(event).model_validate({k: getattr(event, k) for k in event.model_fields_set})
+        assert validated == event and repr(validated) == repr(event)
+        assert validated.model_fields_set == event.model_fields_set
+        assert validated.model_dump_json() == event.model_dump_json()

@@ -14,7 +14,13 @@ _sha256 = hashlib.sha256
 
 def deterministic_id(kind: str, *parts: object) -> str:
     """A 128-bit hex id for `kind` and its identifying parts, stable across processes and runs."""
-    text = "\x1f".join([kind, *map(str, parts)])
+    return id_of("\x1f".join([kind, *map(str, parts)]))
+
+
+def id_of(text: str) -> str:
+    """The id of an already joined `kind<US>part<US>...` text. The factories that run for every
+    decision join their parts with an f-string (0.4 µs cheaper than the generic join); tests pin
+    each against `deterministic_id`."""
     return _sha256(text.encode("utf-8")).hexdigest()[:ID_HEX_LEN]
 
 

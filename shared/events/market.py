@@ -7,7 +7,7 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from .base import Event
-from .ids import deterministic_id
+from .ids import deterministic_id, id_of
 
 
 class Kline(Event):
@@ -39,7 +39,7 @@ class Kline(Event):
 
     @staticmethod
     def make_id(symbol: str, interval: str, open_time: int) -> str:
-        return deterministic_id("kline", symbol, interval, open_time)
+        return id_of(f"kline\x1f{symbol}\x1f{interval}\x1f{open_time}")
 
     @classmethod
     def create(cls, *, symbol: str, interval: str, open_time: int, close_time: int, open: float,

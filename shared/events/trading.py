@@ -7,8 +7,8 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .base import Event
-from .ids import client_order_id, deterministic_id
+from .base import Event, trusted
+from .ids import client_order_id, id_of
 
 
 class Side(StrEnum):
@@ -31,9 +31,9 @@ class Signal(Event):
     @classmethod
     def create(cls, *, symbol: str, strategy: str, side: Side, price: float, bar_open_time: int,
                bar_close_time: int, market_event_id: str, correlation_id: str) -> Signal:
-        eid = deterministic_id("signal", strategy, symbol, side.value, bar_open_time)
-        # The model's own validator on a dict: the same validation as the constructor, cheaper.
-        return cls.__pydantic_validator__.validate_python(
+        eid = id_of(f"signal\x1f{strategy}\x1f{symbol}\x1f{side.value}\x1f{bar_open_time}")
+        # Built from a validated bar by the signal handler: see `trusted`.
+        return trusted(cls,
             {"event_id": eid, "correlation_id": correlation_id, "event_time": bar_close_time, "symbol": symbol,
              "strategy": strategy, "side": side, "price": price, "bar_open_time": bar_open_time,
              "market_event_id": market_event_id})
@@ -75,7 +75,7 @@ class OrderIntent(Event):
 
     @staticmethod
     def make_id(signal_id: str) -> str:
-        return deterministic_id("intent", signal_id)
+        return id_of(f"intent\x1f{signal_id}")
 
     @property
     def client_order_id(self) -> str:
@@ -107,9 +107,11 @@ class RiskDecision(Event):
     @classmethod
     def create(cls, *, layer: Literal[1, 2], subject_id: str, symbol: str, status: DecisionStatus,
                reasons: tuple[str, ...], detail: str, correlation_id: str, event_time: int) -> RiskDecision:
-        eid = deterministic_id("decision", layer, subject_id)
-        return cls(event_id=eid, correlation_id=correlation_id, event_time=event_time, layer=layer,
-                   subject_id=subject_id, symbol=symbol, status=status, reasons=reasons, detail=detail)
+        # Built by the risk engine from a validated signal or intent: see `trusted`.
+        return trusted(cls, {
+            "event_id": id_of(f"decision\x1f{layer}\x1f{subject_id}"), "correlation_id": correlation_id,
+            "event_time": event_time, "layer": layer, "subject_id": subject_id, "symbol": symbol,
+            "status": status, "reasons": reasons, "detail": detail})
 
 
 class Fill(BaseModel):
@@ -160,8 +162,9 @@ class ExecutionReport(Event):
             executed += f.quantity
             quote += f.quantity * f.price
         coid = client_order_id(intent.event_id)
-        eid = deterministic_id("execution", coid, status.value, repr(executed))
-        return cls.__pydantic_validator__.validate_python(
+        eid = id_of(f"execution\x1f{coid}\x1f{status.value}\x1f{executed!r}")
+        # Built by a broker from a validated intent and its own fills: see `trusted`.
+        return trusted(cls,
             {"event_id": eid, "correlation_id": intent.correlation_id, "event_time": event_time,
              "intent_id": intent.event_id, "client_order_id": coid, "symbol": intent.symbol, "side": intent.side,
              "status": status, "venue": venue, "order_id": order_id, "base_asset": base_asset,

@@ -13,6 +13,7 @@ import math
 from typing import Literal
 
 from shared.events import ExecutionReport, Fill, OrderIntent, OrderStatus, Side
+from shared.events.base import trusted
 from shared.market import Bar
 from shared.symbols import split_symbol
 
@@ -80,8 +81,9 @@ class PaperBroker:
                                           fills=(), event_time=time,
                                           reject_reason="quantity rounds to zero at the fill price")
         self._trade_seq += 1
-        fill = Fill(price=price, quantity=qty, commission=fee, commission_asset=fee_asset,
-                    trade_id=self._trade_seq)
+        # From a validated intent, a positive price and a positive quantity: see `trusted`.
+        fill = trusted(Fill, {"price": price, "quantity": qty, "commission": fee, "commission_asset": fee_asset,
+                              "trade_id": self._trade_seq})
         return ExecutionReport.create(intent=intent, status=OrderStatus.FILLED, venue="paper",
                                       order_id=self._order_seq, base_asset=base, quote_asset=quote,
                                       fills=(fill,), event_time=time)

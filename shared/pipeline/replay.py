@@ -102,7 +102,7 @@ class Pipeline:
         self._mark = self.book.mark
         self._record_equity = self.equity.append
         self._record_bar = self.bars.append
-        self._signal_of = self.signal_handler.on_bar
+        self._signal_of = self.signal_handler.decide  # bars are deduplicated by on_bar / on_trade
 
     def on_bar(self, bar: Bar) -> None:
         symbol = bar.symbol

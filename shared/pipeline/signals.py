@@ -32,13 +32,20 @@ class SignalHandler:
         return strat
 
     def on_bar(self, bar: Bar) -> Signal | None:
-        """Feed one closed bar; returns the signal decided on its close, if any."""
+        """Feed one closed bar; returns the signal decided on its close, if any. A redelivered or
+        late bar (open time not after the symbol's last one) is counted and ignored."""
         symbol = bar.symbol
         last = self._last_open.get(symbol)
         if last is not None and bar.open_time <= last:
             self.duplicates += 1
             return None
         self._last_open[symbol] = bar.open_time
+        return self.decide(bar)
+
+    def decide(self, bar: Bar) -> Signal | None:
+        """The strategy's decision on a bar its caller has already deduplicated (the replay's
+        pipeline does, before the broker and the book see the bar)."""
+        symbol = bar.symbol
         strat = self._strategies.get(symbol) or self._strategy(symbol)
         side: Side | None = strat.on_bar(bar)
         if side is None:
