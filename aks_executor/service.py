@@ -41,7 +41,8 @@ class ExecutorService:
         self.executor = Executor(self.broker, self.engine, self.book.snapshot_account)
         self.orders = BatchProcessor(
             hub=topology.ORDERS.name, consumer=CONSUMER, event_type=OrderIntent, step=self._on_intent,
-            publish_to=topology.EXECUTIONS.name, publisher=publisher, dead_letters=dead_letters)
+            publish_to=topology.EXECUTIONS.name, publisher=publisher, dead_letters=dead_letters,
+            after_batch=lambda m: m.record_approvals(*self.engine.take_approvals()))
         self.market = BatchProcessor(
             hub=topology.MARKET_DATA.name, consumer=CONSUMER, event_type=Kline, step=self._on_kline,
             publish_to=topology.EXECUTIONS.name, publisher=publisher, dead_letters=dead_letters)

@@ -133,9 +133,14 @@ def _signals_step(kline: Kline) -> StepResult:
     return StepResult(publish=(signal,) if signal is not None else ())
 
 
+def _record_approvals(m: telemetry.Metrics) -> None:
+    m.record_approvals(*risk_handler().engine.take_approvals())
+
+
 def _risk_step(signal: Signal) -> StepResult:
     decision, intent = risk_handler().on_signal(signal)
-    return StepResult(publish=(intent,) if intent is not None else (), observe=(decision,))
+    return StepResult(publish=(intent,) if intent is not None else (),
+                      observe=(decision,) if decision is not None else ())
 
 
 def signals_processor() -> BatchProcessor[Kline]:
@@ -158,7 +163,7 @@ def risk_processor() -> BatchProcessor[Signal]:
             proc = _processors[RISK_CONSUMER] = BatchProcessor(
                 hub=topology.SIGNALS.name, consumer=RISK_CONSUMER, event_type=Signal, step=_risk_step,
                 publish_to=topology.ORDERS.name, publisher=publisher(), dead_letters=dead_letters(),
-                metrics=metrics())
+                metrics=metrics(), after_batch=_record_approvals)
         return proc
 
 

@@ -92,6 +92,12 @@ class Metrics:
         """Record the risk engine's effective trading state (alert on level > 0)."""
         self._state.set(level, attributes={"state": state, "source": source})
 
+    def record_approvals(self, layer1: int, layer2: int) -> None:
+        """Plain approvals (`RiskEngine.take_approvals`): they are counted, not emitted as events,
+        so they reach the decisions metric here; rejections and reductions come as events."""
+        for layer, n in (("1", layer1), ("2", layer2)):
+            self.add(DECISIONS, n, {"layer": layer, "status": "APPROVED", "reason": "none"})
+
     def record_risk(self, counters: Mapping[str, Any]) -> None:
         """Record `RiskEngine.counters()`: the trading state gauge (decisions count elsewhere)."""
         locks = counters.get("locks") or []

@@ -227,8 +227,11 @@ def test_functions_publish_exactly_what_replay_produces(harness: Harness, bars: 
     for side in ("BUY", "SELL"):
         assert telemetry.total(counts, telemetry.SIGNALS, side=side) == sum(
             1 for s in replay.signals if s.side.value == side)
+    # Rejections and reductions are decision events; plain approvals are counted by the engine.
     layer1 = Counter((d.status.value, d.reasons[0] if d.reasons else "none")
                      for d in replay.decisions if d.layer == 1)
+    layer1[("APPROVED", "none")] = replay.risk["layer1"]["approved"]
+    assert layer1[("APPROVED", "none")] == len(replay.intents) > 5
     for (status, reason), n in layer1.items():
         assert telemetry.total(counts, telemetry.DECISIONS, layer="1", status=status, reason=reason) == n
     assert telemetry.total(counts, telemetry.DECISIONS) == sum(layer1.values())

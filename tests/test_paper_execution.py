@@ -25,8 +25,9 @@ def bar(open_: float, t: int = 60_000) -> Bar:
 
 def test_market_buy_fills_at_next_open_within_budget_fee_in_quote() -> None:
     broker = PaperBroker(commission=0.002, fee_mode="quote")
-    ack = broker.submit(make_intent(Side.BUY, quote=10_000.0), now=59_999)
-    assert ack.status is OrderStatus.NEW and not ack.fills
+    # A market order is accepted silently; its one report is the fill (Binance's FULL response).
+    assert broker.submit(make_intent(Side.BUY, quote=10_000.0), now=59_999) is None
+    assert len(broker.pending) == 1
     assert broker.on_bar(Bar("ETHUSDT", "1m", 60_000, 119_999, 130, 131, 129, 130, 1)) == []
     (report,) = broker.on_bar(bar(7180.60))
     (fill,) = report.fills
@@ -69,11 +70,11 @@ def test_executor_ignores_a_redelivered_intent_and_derives_the_client_id() -> No
     broker = PaperBroker(commission=0.001)
     ex = Executor(broker, RiskEngine(), book.snapshot_account)
     intent = make_intent(Side.BUY, quote=5_000.0)
-    decision, ack = ex.on_intent(intent, now=59_999)
-    assert decision is not None and decision.approved
-    assert ack is not None and ack.client_order_id == intent.client_order_id
+    # A plain approval is no decision event; the order is stored in flight under the derived id.
     assert ex.on_intent(intent, now=59_999) == (None, None)
-    assert len(broker.pending) == 1
+    assert list(ex.in_flight) == [intent.client_order_id] and ex.risk.counters()["layer2"]["approved"] == 1
+    assert ex.on_intent(intent, now=59_999) == (None, None)  # redelivered: ignored, not decided again
+    assert len(broker.pending) == 1 and ex.risk.counters()["layer2"]["approved"] == 1
     # A second buy while the first is in flight is refused by the last look.
     other = make_intent(Side.BUY, quote=5_000.0, t=60_000)
     decision2, ack2 = ex.on_intent(other, now=119_999)

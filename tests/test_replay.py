@@ -59,7 +59,7 @@ def test_two_replays_are_identical(bars_1m: list[Bar]) -> None:
     a, b = replay(bars_1m), replay(list(bars_1m))
     assert fingerprint(a) == fingerprint(b)
     assert a.equity == b.equity
-    assert len(a.signals) > 200 and len(a.reports) > 400
+    assert len(a.signals) > 200 and len(a.reports) > 200
 
 
 def test_event_ids_are_unique(sample: tuple[list[Bar], ReplayResult]) -> None:
@@ -131,13 +131,12 @@ def test_correlation_follows_market_event_signal_intent_report(sample: tuple[lis
     for rep in r.reports:
         i = intents[rep.intent_id]
         assert rep.correlation_id == i.correlation_id and rep.client_order_id == i.client_order_id
-    # Each intent is acknowledged (NEW) at the signal bar's close, then filled once at a later time.
+    # Each intent is filled once, after the close of its signal's bar (the last one may still wait).
     for i in r.intents:
         statuses = [(rep.status, rep.event_time) for rep in r.reports if rep.intent_id == i.event_id]
-        assert [st for st, _ in statuses] == [OrderStatus.NEW, OrderStatus.FILLED] or (
-            i is r.intents[-1] and [st for st, _ in statuses] == [OrderStatus.NEW])
-        if len(statuses) == 2:
-            assert statuses[1][1] > statuses[0][1] == signals[i.signal_id].event_time
+        assert [st for st, _ in statuses] == [OrderStatus.FILLED] or (i is r.intents[-1] and not statuses)
+        if statuses:
+            assert statuses[0][1] > signals[i.signal_id].event_time
 
 
 def test_fills_are_at_the_open_of_the_bar_after_the_signal(sample: tuple[list[Bar], ReplayResult]) -> None:

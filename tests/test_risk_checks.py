@@ -92,10 +92,13 @@ def reasons(decision: RiskDecision) -> tuple[str, ...]:
 def test_a_buy_signal_becomes_a_quote_sized_intent_and_the_last_look_approves_it() -> None:
     e = engine(order_equity_share=0.5)
     d1, i = e.check_signal(signal(Side.BUY), account())
-    assert d1.status is DecisionStatus.APPROVED and d1.layer == 1 and i is not None
+    assert d1 is None and i is not None  # an approval is the intent alone, counted
     assert i.quote_quantity == 5_000.0 and i.quantity is None and not i.reduced
     d2, sent = e.last_look(i, account(), (), T0)
-    assert d2.status is DecisionStatus.APPROVED and d2.layer == 2 and sent == i
+    assert d2 is None and sent == i
+    c = e.counters()
+    assert c["layer1"]["approved"] == c["layer2"]["approved"] == 1
+    assert e.take_approvals() == (1, 1) and e.take_approvals() == (0, 0)
 
 
 def test_with_every_limit_on_and_none_binding_an_order_passes_both_layers_unchanged() -> None:
@@ -108,19 +111,21 @@ def test_with_every_limit_on_and_none_binding_an_order_passes_both_layers_unchan
     acc = account(cash=20_000.0, positions={"ETHUSDT": (0.001, 2_000.0, 2_000.0), "BNBUSDT": (4.0, 500.0, 500.0),
                                             "XRPUSDT": (100.0, 0.5, 0.5)})
     d1, i = e.check_signal(signal(Side.BUY), acc)
-    assert d1.status is DecisionStatus.APPROVED and i is not None
+    assert d1 is None and i is not None
     assert (i.order_type, i.quantity, i.limit_price) == (OrderType.MARKET, None, None)
     assert i.quote_quantity == pytest.approx(acc.equity * 0.2)
     d2, sent = e.last_look(i, acc, (), T0)
-    assert d2.status is DecisionStatus.APPROVED and sent == i
+    assert d2 is None and sent == i
 
 
 def test_decisions_are_what_RiskDecision_create_builds() -> None:
     e = engine()
-    s = signal(Side.BUY)
+    s = signal(Side.SELL)
     d, _ = e.check_signal(s, account())
-    assert d == RiskDecision.create(layer=1, subject_id=s.event_id, symbol="BTCUSDT", status=DecisionStatus.APPROVED,
-                                    reasons=(), detail="", correlation_id=s.correlation_id, event_time=T0)
+    assert d == RiskDecision.create(layer=1, subject_id=s.event_id, symbol="BTCUSDT", status=DecisionStatus.REJECTED,
+                                    reasons=(Reason.NO_POSITION,), detail=d.detail if d else "",
+                                    correlation_id=s.correlation_id, event_time=T0)
+    assert d is not None and d.detail
 
 
 # -- duplicate ----------------------------------------------------------------------------------
@@ -152,7 +157,7 @@ def test_reducing_approves_only_orders_that_reduce_exposure() -> None:
     d, i = e.check_signal(signal(Side.BUY), account())
     assert i is None and reasons(d) == (Reason.TRADING_REDUCING,)
     d, i = e.check_signal(signal(Side.SELL, n=1), account(positions=LONG))
-    assert i is not None and d.approved
+    assert i is not None and d is None
     d, i = e.last_look(intent(Side.BUY, n=2), account(), (), T0)
     assert i is None and reasons(d) == (Reason.TRADING_REDUCING,)
 

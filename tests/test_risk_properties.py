@@ -111,14 +111,14 @@ class Sim:
                           market_event_id=f"market-{self.n:06d}", correlation_id=f"correlation-{self.n:06d}")
         self.last_signal = s
         d1, intent = self.engine.check_signal(s, self.book.snapshot_account(), now=self.t)
-        self._record(d1)
+        self._record(d1, intent)
         if intent is None:
             return
         self._check_approval(1, d1, intent, self.book.snapshot_account())
         self.last_intent = intent
         account = self.book.snapshot_account()
         d2, sent = self.engine.last_look(intent, account, tuple(self.pending), self.t)
-        self._record(d2)
+        self._record(d2, sent)
         if sent is not None:
             self._check_approval(2, d2, sent, account)
             # The last look may only cut or round an order, never change what kind of order it is.
@@ -182,9 +182,9 @@ class Sim:
         self.engine.report_exchange_error(418, -1003, self.t, retry_after_s=retry_s, detail="banned")
 
     # -- invariants ---------------------------------------------------------------------------
-    def _check_approval(self, layer: int, d: RiskDecision, o: OrderIntent, account: AccountSnapshot) -> None:
-        assert d.status in (DecisionStatus.APPROVED, DecisionStatus.REDUCED)
-        assert d.status is (DecisionStatus.REDUCED if d.reasons else DecisionStatus.APPROVED)
+    def _check_approval(self, layer: int, d: RiskDecision | None, o: OrderIntent, account: AccountSnapshot) -> None:
+        # A plain approval is no decision event; a cut-down one is REDUCED and names the cuts.
+        assert d is None or (d.status is DecisionStatus.REDUCED and d.reasons and o.reduced)
         buy = o.side is Side.BUY
         # (b) the state the decision was made in allows it
         state = self.engine.trading_state
@@ -231,8 +231,10 @@ class Sim:
         self.book.mark(symbol, price, self.t)
         self.engine.on_market(symbol, price, self.t)
 
-    def _record(self, d: RiskDecision) -> None:
-        self.log.append(encode(d))
+    def _record(self, d: RiskDecision | None, approved: OrderIntent | None = None) -> None:
+        """The decision event, or for a plain approval the order it let through."""
+        assert d is not None or approved is not None
+        self.log.append(encode(d if d is not None else approved))  # type: ignore[arg-type]
 
     def run(self, steps: list[tuple[Any, ...]]) -> list[bytes]:
         for step in steps:
@@ -246,7 +248,7 @@ def test_no_approval_breaches_a_limit_a_state_or_a_filter_and_runs_are_determini
     sim = Sim()
     first = sim.run(steps)
     assert Sim().run(steps) == first  # (d)
-    approved = sum(1 for b in sim.log if b'"status":"REJECTED"' not in b)
+    approved = sum(1 for b in sim.log if b'"status":"REJECTED"' not in b)  # intents and REDUCED decisions
     event(f"approvals: {'0' if not approved else '1-3' if approved < 4 else '4-9' if approved < 10 else '10+'}")
 
 
@@ -268,8 +270,10 @@ def test_a_fixed_walk_reaches_the_main_outcomes() -> None:
     sim.signal("BTCUSDT", Side.BUY, 0.0, 0)
     sim.ban(60)
     sim.signal("ETHUSDT", Side.SELL, 0.0, 0)   # TRADING_HALTED, EXCHANGE_BAN
-    decisions = [json.loads(b) for b in sim.log]
-    assert {d["status"] for d in decisions} == {"APPROVED", "REDUCED", "REJECTED"}
+    logged = [json.loads(b) for b in sim.log]
+    decisions = [e for e in logged if e["type"] == "risk_decision"]
+    assert {d["status"] for d in decisions} == {"REDUCED", "REJECTED"}
+    assert any(e["type"] == "order_intent" and not e["reduced"] for e in logged)  # a plain approval
     assert {r for d in decisions for r in d["reasons"]} == {
         "MAX_ORDER_NOTIONAL", "MAX_POSITION_NOTIONAL", "MAX_POSITION_QTY", "MAX_GROSS_EXPOSURE", "NO_POSITION",
         "PRICE_BAND", "DUPLICATE", "TRADING_REDUCING", "DAILY_LOSS_LIMIT", "TRADING_HALTED", "EXCHANGE_BAN"}

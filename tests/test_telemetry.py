@@ -69,9 +69,14 @@ def test_record_outputs_counts_a_whole_replay_in_bulk(metrics: telemetry.Metrics
     assert telemetry.total(counts, telemetry.SIGNALS) == len(result.signals)
     assert telemetry.total(counts, telemetry.SIGNALS, side="BUY") == sum(
         1 for s in result.signals if s.side.value == "BUY")
+    # Decision events (rejections, reductions) plus the approvals the engine counted.
     by_status = Counter((str(d.layer), d.status.value) for d in result.decisions)
+    for layer in ("1", "2"):
+        by_status[(layer, "APPROVED")] = result.risk[f"layer{layer}"]["approved"]
+    assert by_status[("1", "APPROVED")] == by_status[("2", "APPROVED")] == len(result.intents) > 0
     for (layer, status), n in by_status.items():
-        assert telemetry.total(counts, telemetry.DECISIONS, layer=layer, status=status, reason="none") == n
+        assert telemetry.total(counts, telemetry.DECISIONS, layer=layer, status=status) == n
+    assert telemetry.total(counts, telemetry.DECISIONS) == sum(by_status.values())
     assert telemetry.total(counts, telemetry.FILLS) == sum(len(r.fills) for r in result.reports)
     assert telemetry.total(counts, telemetry.FILLS, venue="paper") == telemetry.total(counts, telemetry.FILLS)
 

@@ -80,7 +80,10 @@ class BatchProcessor(Generic[E]):
     def __init__(self, *, hub: str, consumer: str, event_type: type[E], step: Callable[[E], StepResult],
                  publish_to: str | None, publisher: Publisher, dead_letters: DeadLetterSink,
                  metrics: telemetry.Metrics | None = None, tracer: Tracer | None = None,
-                 max_pending: int = DEFAULT_MAX_PENDING) -> None:
+                 max_pending: int = DEFAULT_MAX_PENDING,
+                 after_batch: Callable[[telemetry.Metrics], None] | None = None) -> None:
+        """`after_batch(metrics)` runs after each batch is recorded: for counts a step keeps
+        outside its outputs (a risk engine's approvals)."""
         topology.consumer_group(hub, consumer)  # the pair must exist in the topology
         if publish_to is not None:
             topology.hub(publish_to)
@@ -94,6 +97,7 @@ class BatchProcessor(Generic[E]):
         self._metrics = metrics
         self._tracer = tracer
         self._max_pending = max_pending
+        self._after_batch = after_batch
         # input event id -> outputs computed but not yet published (see module docstring)
         self._pending: dict[str, StepResult] = {}
         self._lock = threading.Lock()
@@ -184,3 +188,5 @@ class BatchProcessor(Generic[E]):
                    for r in outcome.dead_letters]
         metrics.add_many(counts)
         metrics.record_outputs([*outcome.published, *outcome.observed])
+        if self._after_batch is not None:
+            self._after_batch(metrics)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from shared.events import DecisionStatus, ExecutionReport, OrderIntent, OrderStatus, RiskDecision
+from shared.events import ExecutionReport, OrderIntent, OrderStatus, RiskDecision
 from shared.portfolio import AccountSnapshot
 from shared.risk import RiskEngine
 
@@ -19,7 +19,9 @@ _DONE = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTE
 
 
 class Broker(Protocol):
-    def submit(self, intent: OrderIntent, now: int) -> ExecutionReport: ...
+    def submit(self, intent: OrderIntent, now: int) -> ExecutionReport | None:
+        """Send an order; the venue's immediate report, or None when it reports only on fills."""
+        ...
 
 
 class Executor:
@@ -35,17 +37,21 @@ class Executor:
         return sum(1 for i in self.in_flight.values() if i.symbol == symbol)
 
     def on_intent(self, intent: OrderIntent, now: int) -> tuple[RiskDecision | None, ExecutionReport | None]:
-        """Last look, store, send. A redelivered intent is ignored (returns (None, None))."""
+        """Last look, store, send. Returns the last look's decision (None for a plain approval,
+        see RiskEngine) and the venue's immediate report, if any. A redelivered intent is
+        ignored (returns (None, None))."""
         if intent.event_id in self.intents:
             return None, None
         decision, approved = self.risk.last_look(intent, self.account(), self.in_flight.values(), now)
-        self.decisions.append(decision)
+        if decision is not None:
+            self.decisions.append(decision)
         self.intents[intent.event_id] = approved or intent
-        if decision.status is DecisionStatus.REJECTED or approved is None:
+        if approved is None:
             return decision, None
         self.in_flight[approved.client_order_id] = approved
         report = self.broker.submit(approved, now)
-        self.on_report(report)
+        if report is not None:
+            self.on_report(report)
         return decision, report
 
     def on_exchange_error(self, http_status: int | None, code: int | None, now: int,

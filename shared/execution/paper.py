@@ -31,18 +31,15 @@ class PaperBroker:
         self.commission = commission
         self.fee_mode: FeeMode = fee_mode
         self.step = step
-        self.pending: list[OrderIntent] = []
+        self.pending: list[tuple[OrderIntent, int]] = []  # (order, its venue order id), in arrival order
         self._order_seq = 0
         self._trade_seq = 0
 
-    def submit(self, intent: OrderIntent, now: int) -> ExecutionReport:
-        """Accept an order (status NEW); it fills at the next price."""
+    def submit(self, intent: OrderIntent, now: int) -> None:
+        """Accept a market order; it fills at the next price, and that fill is its one report (as
+        Binance's FULL response to a market order is one FILLED report, not an ack and a fill)."""
         self._order_seq += 1
-        self.pending.append(intent)
-        base, quote = split_symbol(intent.symbol)
-        return ExecutionReport.create(intent=intent, status=OrderStatus.NEW, venue="paper",
-                                      order_id=self._order_seq, base_asset=base, quote_asset=quote,
-                                      fills=(), event_time=now)
+        self.pending.append((intent, self._order_seq))
 
     def on_bar(self, bar: Bar) -> list[ExecutionReport]:
         """Fill the pending orders of the bar's symbol at its open."""
@@ -50,16 +47,17 @@ class PaperBroker:
 
     def on_price(self, symbol: str, price: float, time: int) -> list[ExecutionReport]:
         reports: list[ExecutionReport] = []
-        keep: list[OrderIntent] = []
-        for intent in self.pending:
+        keep: list[tuple[OrderIntent, int]] = []
+        for order in self.pending:
+            intent, order_id = order
             if intent.symbol != symbol:
-                keep.append(intent)
+                keep.append(order)
                 continue
-            reports.append(self._fill(intent, price, time))
+            reports.append(self._fill(intent, order_id, price, time))
         self.pending = keep
         return reports
 
-    def _fill(self, intent: OrderIntent, price: float, time: int) -> ExecutionReport:
+    def _fill(self, intent: OrderIntent, order_id: int, price: float, time: int) -> ExecutionReport:
         base, quote = split_symbol(intent.symbol)
         c = self.commission
         if intent.side is Side.BUY:
@@ -77,7 +75,7 @@ class PaperBroker:
             fee = qty * price * c
         if qty <= 0:
             return ExecutionReport.create(intent=intent, status=OrderStatus.REJECTED, venue="paper",
-                                          order_id=self._order_seq, base_asset=base, quote_asset=quote,
+                                          order_id=order_id, base_asset=base, quote_asset=quote,
                                           fills=(), event_time=time,
                                           reject_reason="quantity rounds to zero at the fill price")
         self._trade_seq += 1
@@ -85,7 +83,7 @@ class PaperBroker:
         fill = trusted(Fill, {"price": price, "quantity": qty, "commission": fee, "commission_asset": fee_asset,
                               "trade_id": self._trade_seq})
         return ExecutionReport.create(intent=intent, status=OrderStatus.FILLED, venue="paper",
-                                      order_id=self._order_seq, base_asset=base, quote_asset=quote,
+                                      order_id=order_id, base_asset=base, quote_asset=quote,
                                       fills=(fill,), event_time=time)
 
     def _floor(self, qty: float) -> float:

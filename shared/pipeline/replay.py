@@ -146,7 +146,8 @@ class Pipeline:
     def _on_signal(self, signal: Signal, now: int) -> None:
         self.signals.append(signal)
         decision, intent = self.risk.on_signal(signal)
-        self.decisions.append(decision)
+        if decision is not None:
+            self.decisions.append(decision)
         if intent is None:
             return
         self.intents.append(intent)
@@ -197,6 +198,7 @@ class Pipeline:
         metrics.add_many([(telemetry.EVENTS, len(self.bars), {**base, "outcome": "ok"}),
                           (telemetry.EVENTS, self.ignored, {**base, "outcome": "duplicate"})])
         metrics.record_outputs([*self.signals, *self.decisions, *self.reports])
+        metrics.record_approvals(*self.engine.take_approvals())
         metrics.record_risk(self.engine.counters())
 
 

@@ -25,7 +25,8 @@ class RiskHandler:
         self.engine = engine
         self.account = account
 
-    def on_signal(self, signal: Signal, now: int | None = None) -> tuple[RiskDecision, OrderIntent | None]:
+    def on_signal(self, signal: Signal, now: int | None = None) -> tuple[RiskDecision | None, OrderIntent | None]:
+        """(REJECTED decision, None), (None, intent) or (REDUCED decision, intent): see RiskEngine."""
         return self.engine.check_signal(signal, self.account(), now)
 
     @classmethod

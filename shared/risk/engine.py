@@ -6,6 +6,11 @@ last look) re-runs the same checks on the intent against the exact account and t
 in flight, just before sending; only it can guarantee account-wide limits, because the executor
 is the single writer of orders.
 
+Both layers return `(decision, intent)`: a rejection is a REJECTED decision and no intent; an
+approval is the intent alone, as NautilusTrader's risk engine emits events only for denials (an
+approval is visible as the order it lets through, and counted); an approval cut down to a limit
+is the intent plus a REDUCED decision naming what was cut.
+
 Everything is a function of the inputs and their event times (no wall clock, no randomness), so
 the same sequence of inputs always yields the same decisions, and a replay is deterministic.
 """
@@ -67,6 +72,7 @@ class RiskEngine:
         self._max_qty = cfg.max_position_qty
         # Counters, per layer (index 0 = layer 1, 1 = layer 2).
         self._approved = [0, 0]
+        self._approvals_taken = (0, 0)  # `_approved` at the last take_approvals()
         self._reduced = [0, 0]
         self._rejected = [0, 0]
         self._rejections: tuple[dict[str, int], dict[str, int]] = ({}, {})
@@ -157,8 +163,8 @@ class RiskEngine:
 
     # -- layer 1 -----------------------------------------------------------------------------
     def check_signal(self, signal: Signal, account: AccountSnapshot,
-                     now: int | None = None) -> tuple[RiskDecision, OrderIntent | None]:
-        """Decide on a signal; an approved one becomes a sized OrderIntent.
+                     now: int | None = None) -> tuple[RiskDecision | None, OrderIntent | None]:
+        """Decide on a signal; an approved one becomes a sized OrderIntent (see the module doc).
 
         `now` defaults to the market clock (the latest `on_market` time), which keeps replays
         deterministic; the live Function passes wall-clock milliseconds.
@@ -191,7 +197,7 @@ class RiskEngine:
     # -- layer 2 -----------------------------------------------------------------------------
     def last_look(self, intent: OrderIntent, account: AccountSnapshot,
                   in_flight: Collection[OrderIntent] | int = (),
-                  now: int | None = None) -> tuple[RiskDecision, OrderIntent | None]:
+                  now: int | None = None) -> tuple[RiskDecision | None, OrderIntent | None]:
         """Authoritative check against the exact account and the orders in flight (intents, or
         a count of working orders for the symbol). An approval may be cut down (REDUCED)."""
         if now is None:
@@ -388,20 +394,27 @@ class RiskEngine:
 
     # -- decisions and counters --------------------------------------------------------------
     def _approve(self, layer: Literal[1, 2], subject_id: str, intent: OrderIntent, cuts: list[str],
-                 now: int) -> RiskDecision:
+                 now: int) -> RiskDecision | None:
+        """Count an approval; only one cut down to a limit is a (REDUCED) decision event."""
         i = layer - 1
-        if cuts:
-            self._reduced[i] += 1
-            reasons = tuple(dict.fromkeys(str(r) for r in cuts))  # plain strings, each once
-            for r in reasons:
-                self._cuts[r] = self._cuts.get(r, 0) + 1
-            status = DecisionStatus.REDUCED
-        else:
+        if not cuts:
             self._approved[i] += 1
-            status, reasons = DecisionStatus.APPROVED, ()
-        return RiskDecision.create(layer=layer, subject_id=subject_id, symbol=intent.symbol, status=status,
-                                   reasons=reasons, detail="", correlation_id=intent.correlation_id,
-                                   event_time=now)
+            return None
+        self._reduced[i] += 1
+        reasons = tuple(dict.fromkeys(str(r) for r in cuts))  # plain strings, each once
+        for r in reasons:
+            self._cuts[r] = self._cuts.get(r, 0) + 1
+        return RiskDecision.create(layer=layer, subject_id=subject_id, symbol=intent.symbol,
+                                   status=DecisionStatus.REDUCED, reasons=reasons, detail="",
+                                   correlation_id=intent.correlation_id, event_time=now)
+
+    def take_approvals(self) -> tuple[int, int]:
+        """Approvals (layer 1, layer 2) since the previous call: approvals are not events, so a
+        process hands these to the decisions metric after each batch."""
+        now = (self._approved[0], self._approved[1])
+        before = self._approvals_taken
+        self._approvals_taken = now
+        return now[0] - before[0], now[1] - before[1]
 
     def _reject(self, layer: Literal[1, 2], subject: Signal | OrderIntent, reasons: tuple[str, ...], detail: str,
                 now: int) -> RiskDecision:
