@@ -239,3 +239,25 @@ def _iso(ms: int) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ms // 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_gc_paused_restores_the_collector_and_promotes_what_was_allocated() -> None:
+    import gc
+
+    from shared.gc_pause import gc_paused
+
+    gc.collect()
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        kept = [[i] for i in range(1000)]  # young, tracked objects
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert gc.get_count()[0] < 100  # promoted to the oldest generation, not left for a young pass
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # a disabled collector stays disabled
+    finally:
+        gc.enable()
+    assert len(kept) == 1000
