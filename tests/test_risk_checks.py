@@ -559,3 +559,17 @@ def test_docs_list_every_key_env_var_default_and_reason_code() -> None:
     for check in C.CHECKS:
         for key in check.keys:
             assert key in RiskConfig.model_fields
+
+
+def test_layer_1_intents_equal_what_the_validator_builds_and_a_bad_size_raises() -> None:
+    from shared.risk import engine as engine_module
+
+    e = engine(order_equity_share=0.5)
+    _, i = e.check_signal(signal(Side.BUY), account())
+    assert i is not None and OrderIntent.model_validate(i.model_dump()) == i
+    for qty, quote in ((None, None), (1.0, 5.0), (0.0, None), (None, -1.0), (float("nan"), None),
+                       (None, float("inf"))):
+        with pytest.raises(ValueError, match="invalid order"):
+            engine_module._check_size(qty, quote)
+    engine_module._check_size(0.5, None)
+    engine_module._check_size(None, 100.0)

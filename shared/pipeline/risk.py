@@ -17,8 +17,8 @@ class RiskHandler:
     """Layer 1 around a RiskEngine (whose `counters()` count the decisions).
 
     Where no market feed reaches the engine (the `risk` Function consumes only the signals hub),
-    the engine takes each signal's bar close as the symbol's latest price; the replay feeds every
-    bar through `RiskEngine.on_market` instead.
+    the engine takes each signal's bar close as the symbol's latest price; the replay hands that
+    close to `RiskEngine.on_market` before each decision.
     """
 
     def __init__(self, engine: RiskEngine, account: Callable[[], AccountSnapshot]) -> None:
