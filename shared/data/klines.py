@@ -11,7 +11,8 @@ import bisect
 import logging
 import re
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from pathlib import Path
@@ -187,11 +188,44 @@ def _scan(source: str, pieces: Iterable[str], line_no: int, symbol: str, interva
 
     Each piece (about PIECE_BYTES of text) is cut after its last newline, the unfinished line
     carried over to the next piece, and the block of whole lines is first tried by `_parse` and
-    `_columns` (Arrow's CSV parser, then whole-column checks with C-level iteration); a block
-    they refuse (a bad row, or an unusual one such as ms and µs times mixed) goes through `_rows`,
-    the per-row loop that names every problem. Both leave the same bars, warnings and errors.
+    `_columns` (Arrow's CSV parser, then whole-column checks); a block they refuse (a bad row, or an
+    unusual one such as ms and µs times mixed) goes through `_rows`, the per-row loop that names
+    every problem. Both leave the same bars, warnings and errors. Arrow parses one block ahead on a
+    worker thread (it releases the GIL), so parsing overlaps the checks and Bar building here.
     """
     done = reported = 0  # rows of this file read, and reported to `progress`
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kline-parse") as pool:
+        for block, n, parsed in _parsed_ahead(pieces, pool):
+            prev = _block(source, block, n, parsed.result(), line_no, symbol, interval, prev, file_starts, bars,
+                          quality, problems)
+            line_no += n
+            done += n
+            if progress is not None and done - reported >= CHUNK:
+                while done - reported >= CHUNK:
+                    progress(CHUNK)
+                    reported += CHUNK
+    if progress is not None and done > reported:
+        progress(done - reported)
+    return prev
+
+
+def _parsed_ahead(pieces: Iterable[str], pool: ThreadPoolExecutor,
+                  ) -> Iterator[tuple[str, int, Future[list[np.ndarray] | None]]]:
+    """(block, its line count, its Arrow parse) in order, the next block's parse already started
+    on `pool` when a block is handed out."""
+    ahead: tuple[str, int, Future[list[np.ndarray] | None]] | None = None
+    for block, n in _blocks(pieces):
+        started = (block, n, pool.submit(_parse, block, n))
+        if ahead is not None:
+            yield ahead
+        ahead = started
+    if ahead is not None:
+        yield ahead
+
+
+def _blocks(pieces: Iterable[str]) -> Iterator[tuple[str, int]]:
+    """The text in blocks of whole newline-terminated lines, with their count; a last line without
+    a terminator gets one."""
     rest = ""  # the start of a line whose end is in the next piece
     for piece in pieces:
         cut = piece.rfind("\n") + 1
@@ -200,29 +234,16 @@ def _scan(source: str, pieces: Iterable[str], line_no: int, symbol: str, interva
             continue
         block = rest + piece[:cut] if rest else piece[:cut]
         rest = piece[cut:]
-        n = block.count("\n")
-        prev = _block(source, block, n, line_no, symbol, interval, prev, file_starts, bars, quality, problems)
-        line_no += n
-        done += n
-        if progress is not None and done - reported >= CHUNK:
-            while done - reported >= CHUNK:
-                progress(CHUNK)
-                reported += CHUNK
-    if rest:  # the last line has no terminator
-        prev = _block(source, rest + "\n", 1, line_no, symbol, interval, prev, file_starts, bars, quality,
-                      problems)
-        done += 1
-    if progress is not None and done > reported:
-        progress(done - reported)
-    return prev
+        yield block, block.count("\n")
+    if rest:
+        yield rest + "\n", 1
 
 
-def _block(source: str, block: str, n: int, line_no: int, symbol: str, interval: str, prev: int,
-           file_starts: list[tuple[int, str]], bars: list[Bar], quality: DataQuality,
+def _block(source: str, block: str, n: int, cols: list[np.ndarray] | None, line_no: int, symbol: str,
+           interval: str, prev: int, file_starts: list[tuple[int, str]], bars: list[Bar], quality: DataQuality,
            problems: ProblemLog) -> int:
-    """`n` newline-terminated lines through `_parse` and `_columns`, or `_rows` if either refuses;
-    the last good open_time."""
-    cols = _parse(block, n)
+    """`n` newline-terminated lines (`cols`: their `_parse`) through `_columns`, or `_rows` if either
+    refused them; the last good open_time."""
     last = None if cols is None else _columns(cols, prev, symbol, interval, bars, quality)
     if last is None:
         lines = block.split("\n")
