@@ -149,3 +149,20 @@ def test_equity_peak_day_start_and_loss_streak() -> None:
     book.apply(report(Side.BUY, [fill(10.0, 10.0, 0.0, "USDT", 4)], order="b3", t=T0 + DAY + 4))
     book.apply(report(Side.SELL, [fill(11.0, 10.0, 0.0, "USDT", 5)], order="s3", t=T0 + DAY + 5))
     assert book.snapshot_account().consecutive_losses == 0
+
+
+def test_the_account_snapshot_is_reused_until_the_book_changes() -> None:
+    book = PositionBook(cash=10_000.0)
+    first = book.snapshot_account()
+    assert book.snapshot_account() is first  # unchanged book: the same snapshot for both risk layers
+    book.apply(report(Side.BUY, [fill(40_000.0, 0.1, 4.0, "USDT")]))
+    bought = book.snapshot_account()
+    assert bought is not first and bought.positions["BTCUSDT"][0] == 0.1 and bought.cash == 10_000.0 - 4_004.0
+    book.mark("BTCUSDT", 41_000.0, T0 + 1)
+    marked = book.snapshot_account()
+    assert marked.positions["BTCUSDT"][2] == 41_000.0 and marked.equity == bought.equity + 100.0
+    book.deposit("BNB", 1.0)
+    book.mark_asset("BNB", 300.0)
+    assert book.snapshot_account().equity == marked.equity + 300.0
+    restored = PositionBook.restore(book.snapshot())
+    assert restored.snapshot_account() == book.snapshot_account()

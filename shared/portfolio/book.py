@@ -114,6 +114,7 @@ class PositionBook:
         if cash < 0:
             raise ValueError("cash must be >= 0")
         self._s = _State(quote_asset=quote_asset, cash=cash, peak_equity=cash, day_start_equity=cash)
+        self._snap: AccountSnapshot | None = None  # the last snapshot_account(), until the book changes
         self._seen: set[str] = set()
         self.dust = dust
         self.closed_trades: list[ClosedTrade] = []
@@ -175,6 +176,7 @@ class PositionBook:
         A deposit is capital, not profit: the day's starting equity and the peak move with it, so
         the daily-loss and drawdown limits measure trading results only.
         """
+        self._snap = None
         s = self._s
         if asset == s.quote_asset:
             s.cash += amount
@@ -188,6 +190,7 @@ class PositionBook:
     def mark_asset(self, asset: str, price: float) -> None:
         """The quote price of a fee asset such as BNB, so its balance and the fees count in equity.
         Its first price values a deposit (capital); later changes are gains or losses."""
+        self._snap = None
         if price < 0:
             raise ValueError("price must be >= 0")
         s = self._s
@@ -198,14 +201,21 @@ class PositionBook:
         s.asset_marks[asset] = price
 
     def snapshot_account(self) -> AccountSnapshot:
-        s = self._s
-        return AccountSnapshot(s.cash, self.equity, s.peak_equity, s.day_start_equity, s.realized_pnl,
-                               {k: (p.qty, p.avg_price, p.mark) for k, p in s.positions.items()},
-                               s.consecutive_losses, s.time)
+        """The account as risk sees it. Both layers ask for it per decision, and the book seldom
+        changes in between, so it is built once per change (its positions dict is not to be
+        mutated)."""
+        snap = self._snap
+        if snap is None:
+            s = self._s
+            snap = self._snap = AccountSnapshot(
+                s.cash, self.equity, s.peak_equity, s.day_start_equity, s.realized_pnl,
+                {k: (p.qty, p.avg_price, p.mark) for k, p in s.positions.items()}, s.consecutive_losses, s.time)
+        return snap
 
     # -- marks -------------------------------------------------------------------------------
     def mark(self, symbol: str, price: float, time: int) -> float:
         """Mark `symbol` at `price` (ms UTC `time`); returns equity and tracks peak and day start."""
+        self._snap = None
         s = self._s
         day = time // DAY_MS
         if day != s.day:
@@ -245,6 +255,7 @@ class PositionBook:
 
     def _apply_fill(self, r: ExecutionReport, price: float, qty: float, fee: float,
                     fee_asset: str) -> ClosedTrade | None:
+        self._snap = None
         s = self._s
         if r.quote_asset != s.quote_asset:
             raise ValueError(f"{r.symbol} is quoted in {r.quote_asset}, this book in {s.quote_asset}")
@@ -325,4 +336,5 @@ class PositionBook:
         data["positions"] = {k: Position(**v) for k, v in data["positions"].items()}
         book._s = _State(**data)
         book._seen = set(book._s.seen_fills)
+        book._snap = None
         return book
