@@ -7,7 +7,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .base import Event, trusted
+from .base import SCHEMA_VERSION, Event, trusted
 from .ids import client_order_id, id_of
 
 
@@ -33,10 +33,10 @@ class Signal(Event):
                bar_close_time: int, market_event_id: str, correlation_id: str) -> Signal:
         eid = id_of(f"signal\x1f{strategy}\x1f{symbol}\x1f{side.value}\x1f{bar_open_time}")
         # Built from a validated bar by the signal handler: see `trusted`.
-        return trusted(cls,
-            {"event_id": eid, "correlation_id": correlation_id, "event_time": bar_close_time, "symbol": symbol,
-             "strategy": strategy, "side": side, "price": price, "bar_open_time": bar_open_time,
-             "market_event_id": market_event_id})
+        return trusted(cls, {
+            "schema_version": SCHEMA_VERSION, "event_id": eid, "correlation_id": correlation_id,
+            "event_time": bar_close_time, "type": "signal", "symbol": symbol, "strategy": strategy, "side": side,
+            "price": price, "bar_open_time": bar_open_time, "market_event_id": market_event_id})
 
 
 class OrderType(StrEnum):
@@ -163,10 +163,11 @@ class ExecutionReport(Event):
             quote += f.quantity * f.price
         coid = client_order_id(intent.event_id)
         eid = id_of(f"execution\x1f{coid}\x1f{status.value}\x1f{executed!r}")
-        # Built by a broker from a validated intent and its own fills: see `trusted`.
-        return trusted(cls,
-            {"event_id": eid, "correlation_id": intent.correlation_id, "event_time": event_time,
-             "intent_id": intent.event_id, "client_order_id": coid, "symbol": intent.symbol, "side": intent.side,
-             "status": status, "venue": venue, "order_id": order_id, "base_asset": base_asset,
-             "quote_asset": quote_asset, "fills": fills, "executed_qty": executed, "cumulative_quote_qty": quote,
-             "reject_reason": reject_reason})
+        # Built by a broker from a validated intent and its own fills: see `trusted`. (A venue
+        # adapter validates the exchange's response where it enters, before calling this.)
+        return trusted(cls, {
+            "schema_version": SCHEMA_VERSION, "event_id": eid, "correlation_id": intent.correlation_id,
+            "event_time": event_time, "type": "execution_report", "intent_id": intent.event_id,
+            "client_order_id": coid, "symbol": intent.symbol, "side": intent.side, "status": status, "venue": venue,
+            "order_id": order_id, "base_asset": base_asset, "quote_asset": quote_asset, "fills": fills,
+            "executed_qty": executed, "cumulative_quote_qty": quote, "reject_reason": reject_reason})

@@ -30,7 +30,7 @@ from shared.events import (
     Signal,
     TradingStateChanged,
 )
-from shared.events.base import trusted
+from shared.events.base import SCHEMA_VERSION, trusted
 from shared.portfolio import AccountSnapshot
 
 from . import checks as C
@@ -191,9 +191,10 @@ class RiskEngine:
         _check_size(qty, quote)
         # Every other field comes from the validated signal: see `trusted`.
         intent = trusted(OrderIntent, {
-            "event_id": OrderIntent.make_id(signal.event_id), "correlation_id": signal.correlation_id,
-            "event_time": signal.event_time, "symbol": signal.symbol, "strategy": signal.strategy,
-            "side": signal.side, "quantity": qty, "quote_quantity": quote, "reference_price": signal.price,
+            "schema_version": SCHEMA_VERSION, "event_id": OrderIntent.make_id(signal.event_id),
+            "correlation_id": signal.correlation_id, "event_time": signal.event_time, "type": "order_intent",
+            "symbol": signal.symbol, "strategy": signal.strategy, "side": signal.side, "order_type": OrderType.MARKET,
+            "quantity": qty, "quote_quantity": quote, "limit_price": None, "reference_price": signal.price,
             "reduce_only": not buy, "reduced": bool(cuts), "signal_id": signal.event_id})
         return self._approve(1, signal.event_id, intent, cuts, now), intent
 
