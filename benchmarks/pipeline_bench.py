@@ -9,6 +9,7 @@ pipeline is timed from the file (decode included) to the last fill; backtesting.
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import statistics
 import tempfile
@@ -120,6 +121,7 @@ def make_backtesting(path: Path) -> Callable[[], int]:
 
 
 def _median_rate(fn: Callable[[], int], samples: list[float]) -> None:
+    gc.collect()  # every contender starts on a collected heap, none pays for another's garbage
     t0 = time.perf_counter()
     n = fn()
     samples.append(n / (time.perf_counter() - t0))

@@ -89,10 +89,10 @@ def _run_layer(layer: int, filters: ExchangeFilters, cfg: RiskConfig, n: int) ->
     return _percentiles(times)
 
 
-def _approved(decision: RiskDecision, intent: OrderIntent | None) -> None:
+def _approved(decision: RiskDecision | None, intent: OrderIntent | None) -> None:
     """The benchmark measures the full approve path; a rejection would make it meaningless."""
     if intent is None:
-        raise RuntimeError(f"benchmark check rejected: {decision.reasons} {decision.detail}")
+        raise RuntimeError(f"benchmark check rejected: {decision}")
 
 
 def run(iterations: int = ITERATIONS, runs: int = RUNS) -> dict[str, Any]:
