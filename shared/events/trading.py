@@ -109,9 +109,9 @@ class RiskDecision(Event):
                reasons: tuple[str, ...], detail: str, correlation_id: str, event_time: int) -> RiskDecision:
         # Built by the risk engine from a validated signal or intent: see `trusted`.
         return trusted(cls, {
-            "event_id": id_of(f"decision\x1f{layer}\x1f{subject_id}"), "correlation_id": correlation_id,
-            "event_time": event_time, "layer": layer, "subject_id": subject_id, "symbol": symbol,
-            "status": status, "reasons": reasons, "detail": detail})
+            "schema_version": SCHEMA_VERSION, "event_id": id_of(f"decision\x1f{layer}\x1f{subject_id}"),
+            "correlation_id": correlation_id, "event_time": event_time, "type": "risk_decision", "layer": layer,
+            "subject_id": subject_id, "symbol": symbol, "status": status, "reasons": reasons, "detail": detail})
 
 
 class Fill(BaseModel):

@@ -405,7 +405,7 @@ class RiskEngine:
             self._approved[i] += 1
             return None
         self._reduced[i] += 1
-        reasons = tuple(dict.fromkeys(str(r) for r in cuts))  # plain strings, each once
+        reasons = tuple(dict.fromkeys(map(str, cuts)))  # plain strings, each once
         for r in reasons:
             self._cuts[r] = self._cuts.get(r, 0) + 1
         return RiskDecision.create(layer=layer, subject_id=subject_id, symbol=intent.symbol,
@@ -424,7 +424,7 @@ class RiskEngine:
                 now: int) -> RiskDecision:
         i = layer - 1
         self._rejected[i] += 1
-        codes = tuple(str(r) for r in reasons)  # plain strings for counters and the wire
+        codes = tuple(map(str, reasons))  # plain strings for counters and the wire
         counts = self._rejections[i]
         for r in codes:
             counts[r] = counts.get(r, 0) + 1
