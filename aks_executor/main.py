@@ -8,6 +8,7 @@ intents and deterministic client order ids absorb the redelivery.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from typing import Any
@@ -85,6 +86,10 @@ def main() -> None:
                               commission=float(os.environ.get("MARKETFLOW_PAPER_COMMISSION", "0.001")))
     log.info("executor starting: venue=paper hubs=%s,%s group=%s", topology.ORDERS.name,
              topology.MARKET_DATA.name, CONSUMER)
+    # Everything built so far (modules, SDK clients, filters) lives as long as the process: frozen
+    # out of the cyclic GC, a collection on the order path scans only what orders allocate.
+    gc.collect()
+    gc.freeze()
     asyncio.run(serve(service))
 
 
