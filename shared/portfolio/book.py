@@ -53,9 +53,9 @@ class Position:
         return self.qty * self.mark - self.cost
 
 
-@dataclass(frozen=True, slots=True)
-class ClosedTrade:
-    """One completed round trip, flat to long to flat (what trades.csv lists)."""
+class ClosedTrade(NamedTuple):
+    """One completed round trip, flat to long to flat (what trades.csv lists). A tuple: immutable,
+    and one is built per round trip on the fill path."""
 
     symbol: str
     entry_time: int
@@ -323,7 +323,7 @@ class PositionBook:
     def snapshot(self) -> dict[str, Any]:
         """All state as a JSON-safe dict; `restore` of it gives an identical book."""
         data = asdict(self._s)
-        data["closed_trades"] = [asdict(t) for t in self.closed_trades]
+        data["closed_trades"] = [t._asdict() for t in self.closed_trades]
         data["dust"] = self.dust
         return copy.deepcopy(data)
 
