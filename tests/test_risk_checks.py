@@ -573,3 +573,14 @@ def test_layer_1_intents_equal_what_the_validator_builds_and_a_bad_size_raises()
             engine_module._check_size(qty, quote)
     engine_module._check_size(0.5, None)
     engine_module._check_size(None, 100.0)
+
+
+def test_a_disabled_rate_limit_keeps_no_order_log() -> None:
+    """With both limits off (the replay profile), a long run must not grow the windows."""
+    from shared.risk.throttle import RateLimiter
+
+    rates = RateLimiter(0, 0)
+    for t in range(0, 10_000_000, 1_000):
+        rates.record("BTCUSDT", t)
+        assert rates.blocked("BTCUSDT", t) == 0
+    assert not rates.global_window.times and rates.snapshot() == {"*": []}

@@ -31,7 +31,8 @@ class SlidingWindow:
         return self.limit <= 0 or self.count(now) < self.limit
 
     def record(self, now: int) -> None:
-        self.times.append(now)
+        if self.limit > 0:  # a disabled window keeps no log (it would only grow)
+            self.times.append(now)
 
 
 class RateLimiter:
