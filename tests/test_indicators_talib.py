@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.data import read_klines
-from shared.indicators import ATR, EMA, MACD, RSI, SMA, BollingerBands, TrueRange
+from shared.indicators import ATR, EMA, MACD, RSI, SMA, BollingerBands, EMAPair, SMAPair, TrueRange
 from shared.indicators.table import COLUMNS, indicator_rows, write_indicators_csv
 from shared.market import Bar
 from shared.samples import btcusdt_1h_path, btcusdt_1m_paths
@@ -212,6 +212,8 @@ def test_random_walks_match_talib(walk: tuple[np.ndarray, np.ndarray, np.ndarray
 
 INDICATORS: dict[str, tuple[Callable[[], Any], str]] = {
     "sma": (lambda: SMA(10), "c"),
+    "sma_pair": (lambda: SMAPair(10, 20), "c"),
+    "ema_pair": (lambda: EMAPair(12, 26), "c"),
     "ema": (lambda: EMA(12), "c"),
     "rsi": (lambda: RSI(14), "c"),
     "macd": (lambda: MACD(12, 26, 9), "c"),
@@ -316,3 +318,29 @@ def test_indicator_rows_is_lazy_and_matches_the_file(bars: list[Bar], tmp_path: 
     write_indicators_csv(bars[:50], out)
     with out.open(newline="") as fh:
         assert list(csv.reader(fh))[1:] == [first, *rows]
+
+
+@pytest.mark.parametrize("kind", ["sma", "ema"])
+@pytest.mark.parametrize("source", ["1m", "1h"])
+def test_the_moving_average_pairs_equal_two_talib_averages(kind: str, source: str, bars_1m: list[Bar],
+                                                           bars_1h: list[Bar]) -> None:
+    """A crossover's pair (one update for both averages) is exactly TA-Lib's two averages."""
+    bars = bars_1m if source == "1m" else bars_1h
+    c = np.array([b.close for b in bars])
+    fast_n, slow_n = (10, 20) if kind == "sma" else (12, 26)
+    pair = SMAPair(fast_n, slow_n) if kind == "sma" else EMAPair(fast_n, slow_n)
+    ref = talib.SMA if kind == "sma" else talib.EMA
+    fast_ref, slow_ref = ref(c, timeperiod=fast_n), ref(c, timeperiod=slow_n)
+    plain_fast, plain_slow = (SMA(fast_n), SMA(slow_n)) if kind == "sma" else (EMA(fast_n), EMA(slow_n))
+    for i, x in enumerate(c.tolist()):
+        out = pair.update(x)
+        f, s = plain_fast.update(x), plain_slow.update(x)
+        assert out == (None if f is None else (f, s))  # bit for bit the two plain averages
+        if out is None:
+            assert np.isnan(fast_ref[i])
+            continue
+        assert abs(out[0] - fast_ref[i]) <= 1e-9 * max(1.0, abs(fast_ref[i]))
+        if out[1] is None:
+            assert np.isnan(slow_ref[i])
+        else:
+            assert abs(out[1] - slow_ref[i]) <= 1e-9 * max(1.0, abs(slow_ref[i]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from shared.events import Side
-from shared.indicators import EMA, SMA
+from shared.indicators import EMAPair, SMAPair
 from shared.market import Bar
 
 from .base import Strategy, StrategyParams
@@ -27,24 +27,24 @@ class SmaCross(Strategy):
 
     NAME = "sma_cross"
     Params = CrossParams
-    STATE = ("fast", "slow", "prev_fast", "prev_slow")
+    STATE = ("averages", "prev_fast", "prev_slow")
 
     def __init__(self, params: CrossParams) -> None:
         super().__init__(params)
-        self.fast: SMA | EMA = SMA(params.fast)
-        self.slow: SMA | EMA = SMA(params.slow)
+        self.averages: SMAPair | EMAPair = SMAPair(params.fast, params.slow)  # both in one update
         self.prev_fast: float | None = None
         self.prev_slow: float | None = None
 
     def on_bar(self, bar: Bar) -> Side | None:
-        close = bar.close
-        f = self.fast.update(close)
-        s = self.slow.update(close)
+        pair = self.averages.update(bar.close)
+        if pair is None:
+            return None
+        f, s = pair
         pf = self.prev_fast
         ps = self.prev_slow
         self.prev_fast = f
         self.prev_slow = s
-        if ps is None or pf is None or s is None or f is None:
+        if ps is None or pf is None or s is None:
             return None
         if pf < ps and f > s:
             return Side.BUY
@@ -60,5 +60,4 @@ class EmaCross(SmaCross):
 
     def __init__(self, params: CrossParams) -> None:
         super().__init__(params)
-        self.fast = EMA(params.fast)
-        self.slow = EMA(params.slow)
+        self.averages = EMAPair(params.fast, params.slow)
