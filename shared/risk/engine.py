@@ -71,6 +71,7 @@ class RiskEngine:
         self._signal_ms = round(cfg.max_signal_age_s * 1000)
         self._stale_ms = round(cfg.stale_market_data_s * 1000)
         self._max_qty = cfg.max_position_qty
+        self._rates_on = cfg.max_orders_per_minute > 0 or cfg.max_orders_per_minute_per_symbol > 0
         # Counters, per layer (index 0 = layer 1, 1 = layer 2).
         self._approved = [0, 0]
         self._approvals_taken = (0, 0)  # `_approved` at the last take_approvals()
@@ -173,7 +174,7 @@ class RiskEngine:
         if now is None:
             now = self._clock if self._clock > signal.event_time else signal.event_time
         seen = self._seen[0]
-        if signal.event_id in seen:
+        if signal.event_id in seen.ids:
             return self._reject(1, signal, (Reason.DUPLICATE,), "signal already decided", now), None
         seen.add(signal.event_id)
         buy = signal.side is Side.BUY
@@ -207,7 +208,7 @@ class RiskEngine:
         if now is None:
             now = self._clock if self._clock > intent.event_time else intent.event_time
         seen = self._seen[1]
-        if intent.event_id in seen:
+        if intent.event_id in seen.ids:
             return self._reject(2, intent, (Reason.DUPLICATE,), "intent already decided", now), None
         seen.add(intent.event_id)
         buy = intent.side is Side.BUY
@@ -299,10 +300,11 @@ class RiskEngine:
             fail = C.check_open_positions(self._open_positions(positions, symbol, pending_buy_symbols), max_open)
             if fail is not None:
                 return fail
-        rates = self._rates[layer - 1]
-        fail = C.check_rate(rates.blocked(symbol, now), cfg)
-        if fail is not None:
-            return fail
+        rates = self._rates[layer - 1] if self._rates_on else None
+        if rates is not None:
+            fail = C.check_rate(rates.blocked(symbol, now), cfg)
+            if fail is not None:
+                return fail
 
         cuts: list[str] = []
         if buy:
@@ -313,7 +315,7 @@ class RiskEngine:
                                  fs, cuts, symbol)
         else:
             out = self._size_sell(qty, limit, price, held, fs, cuts)
-        if len(out) == 4:
+        if rates is not None and len(out) == 4:
             rates.record(symbol, now)
         return out
 
