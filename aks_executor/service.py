@@ -17,7 +17,7 @@ from shared import topology
 from shared.adapters.deadletter import DeadLetterSink
 from shared.adapters.processing import BatchProcessor, StepResult
 from shared.adapters.publisher import Publisher
-from shared.events import ExecutionReport, Kline, OrderIntent, OrderStatus
+from shared.events import ExecutionReport, Kline, OrderIntent
 from shared.execution import Executor, PaperBroker
 from shared.market import Bar
 from shared.portfolio import PositionBook
@@ -69,6 +69,6 @@ class ExecutorService:
     def _book(self, reports: tuple[ExecutionReport, ...]) -> tuple[ExecutionReport, ...]:
         for report in reports:
             self.executor.on_report(report)
-            if report.status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED):
+            if report.fills:  # whatever the status: a canceled order may have filled in part
                 self.book.apply(report)
         return reports

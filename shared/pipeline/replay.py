@@ -17,7 +17,7 @@ from typing import Any
 
 from shared import telemetry, topology
 from shared.aggregation import BarAggregator
-from shared.events import ExecutionReport, OrderIntent, OrderStatus, RiskDecision, Signal, TradingStateChanged
+from shared.events import ExecutionReport, OrderIntent, RiskDecision, Signal, TradingStateChanged
 from shared.execution import Executor, PaperBroker
 from shared.execution.paper import FeeMode
 from shared.gc_pause import gc_paused
@@ -162,7 +162,7 @@ class Pipeline:
     def _on_report(self, report: ExecutionReport) -> None:
         self.reports.append(report)
         self.executor.on_report(report)
-        if report.status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED):
+        if report.fills:  # whatever the status: a canceled order may have filled in part
             self.book.apply(report)
 
     def run(self, step: Callable[[Any], None], items: Sequence[Any], progress: Callable[[int], None] | None,

@@ -224,13 +224,15 @@ class PositionBook:
             if s.day >= 0:
                 s.day_start_equity = self.equity
             s.day = day
-        pos = s.positions.get(symbol)
-        if pos is not None:
-            pos.mark = price
         s.time = time
         eq = s.cash
-        for p in s.positions.values():
-            eq += p.qty * p.mark
+        positions = s.positions
+        if positions:  # flat, equity is the cash (and other balances): nothing to mark
+            pos = positions.get(symbol)
+            if pos is not None:
+                pos.mark = price
+            for p in positions.values():
+                eq += p.qty * p.mark
         if s.balances:
             eq += self._other_assets()
         if eq > s.peak_equity:
