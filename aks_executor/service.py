@@ -1,7 +1,8 @@
 """The executor's two consumers, as plain steps over the shared handlers.
 
 - `orders` (consumer group `executor`): each OrderIntent gets the last look and, if approved, is
-  stored and sent; the venue's acknowledgement is published to `executions`.
+  stored and sent; the venue's immediate report, if it gives one, is published to `executions`
+  (the paper venue reports a market order once, when it fills).
 - `market-data` (consumer group `executor`): prices feed the risk engine's market state (price
   band, staleness) and, on the paper venue, fill the working orders at the next bar's open.
 

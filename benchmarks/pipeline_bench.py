@@ -135,7 +135,7 @@ def run(repeats: int = 5, progress: Callable[[str], None] = print) -> dict[str, 
             "bare_loop": lambda: bare_loop(path),
             "full_pipeline": lambda: full_pipeline(path),
             # The same path with ~25x fewer signals: separates the per-bar cost from the per-decision
-            # cost (each signal makes six validated events and two risk checks).
+            # cost (each signal makes a signal, an intent, a fill report and two risk checks).
             "full_pipeline_sparse": lambda: full_pipeline(path, {"fast": 100, "slow": 400}),
             "signal_handler": make_signal_only(path),
             "backtesting_py": make_backtesting(path),
