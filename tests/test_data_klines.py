@@ -333,9 +333,9 @@ def test_data_quality_summary_of_an_empty_report() -> None:
 # -- the column-wise fast path -------------------------------------------------------------------------
 #
 # `_parse` (Arrow's CSV parser) and `_columns` convert and check a block of rows at once and hand
-# any block they refuse to `_rows`, the per-row loop. Forcing every block through `_rows` is the reference: the results (bars,
-# warnings, errors and their wording) must not depend on which path a block took, nor on where the
-# file is cut into pieces and blocks.
+# any block they refuse to `_rows`, the per-row loop. Forcing every block through `_rows` is the
+# reference: the results (bars, warnings, errors and their wording) must not depend on which path a
+# block took, nor on where the file is cut into pieces and blocks.
 
 
 def three_days() -> list[str]:

@@ -151,8 +151,16 @@ def test_intent_needs_exactly_one_size() -> None:
 def test_trusted_factories_build_what_the_validator_builds() -> None:
     """`trusted` skips validation between in-process handlers; what it builds must be the very
     instance the validator would build from the same values (fields, order, defaults, set fields)."""
-    from shared.events import DecisionStatus, ExecutionReport, Fill, OrderIntent, OrderStatus, RiskDecision, Side
-    from shared.events import Signal
+    from shared.events import (
+        DecisionStatus,
+        ExecutionReport,
+        Fill,
+        OrderIntent,
+        OrderStatus,
+        RiskDecision,
+        Side,
+        Signal,
+    )
     from shared.events.base import trusted
 
     sig = Signal.create(symbol="BTCUSDT", strategy="sma_cross", side=Side.SELL, price=7200.5, bar_open_time=60_000,
