@@ -261,3 +261,12 @@ def test_gc_paused_restores_the_collector_and_promotes_what_was_allocated() -> N
     finally:
         gc.enable()
     assert len(kept) == 1000
+
+
+def test_progress_chunks_change_nothing_but_report_every_bar(bars_1m: list[Bar]) -> None:
+    """The replay runs in chunks between progress reports; the outcome must not depend on them."""
+    seen: list[int] = []
+    chunked = run_replay(bars_1m, "sma_cross", progress=seen.append, progress_every=997)
+    whole = run_replay(bars_1m, "sma_cross")
+    assert seen == [997] * 4 + [4320 - 4 * 997] and sum(seen) == len(bars_1m)
+    assert fingerprint(chunked) == fingerprint(whole) and chunked.equity == whole.equity

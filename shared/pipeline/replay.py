@@ -10,8 +10,8 @@ order sent after a close would.
 from __future__ import annotations
 
 import time as _time
-from collections import Counter, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,8 +68,8 @@ class ReplayResult:
 class Pipeline:
     """The wired handlers of one account, in event-time order.
 
-    `on_bar` is the bar-data path: pending orders fill at the bar's open, then the bar's close is
-    marked and evaluated. `on_trade` is the trade-data path: trades build bars, and pending orders
+    `on_bars` (or `on_bar`) is the bar-data path: pending orders fill at the bar's open, then the
+    bar's close is marked and evaluated. `on_trades` (`on_trade`) is the trade-data path: trades build bars, and pending orders
     fill at the next trade's price. A redelivered or late bar (open time not after the last one of
     its symbol) or trade (id not after the last one) is counted and ignored before it can touch
     the broker or the book.
@@ -105,18 +105,43 @@ class Pipeline:
         self._signal_of = self.signal_handler.decide  # bars are deduplicated by on_bar / on_trade
 
     def on_bar(self, bar: Bar) -> None:
-        symbol = bar.symbol
-        last = self._last.get(symbol)
-        if last is not None and bar.open_time <= last:
-            self.ignored += 1
-            return
-        self._last[symbol] = bar.open_time
-        if self.broker.pending:
-            for report in self.broker.on_bar(bar):
-                self._on_report(report)
-        self._close(bar)
+        """One closed bar: `on_bars` of one."""
+        self.on_bars((bar,))
+
+    def on_bars(self, bars: Iterable[Bar]) -> None:
+        """The bar-data path, bar after bar: a redelivered or late bar is counted and ignored;
+        pending orders fill at the bar's open; the book is marked at its close; the strategy
+        decides on the close, and a signal goes through both risk layers to the broker.
+
+        One loop over many bars, with the handlers bound once: a method call per bar (on_bar,
+        then `_close`) costs about 0.2 µs, 8 % of a replay. The close step is `_close`, written out.
+        """
+        last_of = self._last
+        broker = self.broker
+        record_bar = self._record_bar
+        record_equity = self._record_equity
+        mark = self._mark
+        decide = self._signal_of
+        for bar in bars:
+            symbol = bar.symbol
+            last = last_of.get(symbol)
+            if last is not None and bar.open_time <= last:
+                self.ignored += 1
+                continue
+            last_of[symbol] = bar.open_time
+            if broker.pending:
+                for report in broker.on_bar(bar):
+                    self._on_report(report)
+            record_bar(bar)
+            close, t = bar.close, bar.close_time
+            record_equity(mark(symbol, close, t))
+            signal = decide(bar)
+            if signal is not None:
+                self._on_market(symbol, close, t)  # see `_close`
+                self._on_signal(signal, t)
 
     def on_trade(self, tick: Tick) -> None:
+        """One trade: it may close a bar (`_close`), and it fills pending orders at its price."""
         symbol = tick.symbol
         last = self._last.get(symbol)
         if last is not None and tick.trade_id <= last:
@@ -133,8 +158,13 @@ class Pipeline:
             for report in self.broker.on_price(symbol, tick.price, tick.time):
                 self._on_report(report)
 
+    def on_trades(self, ticks: Iterable[Tick]) -> None:
+        for tick in ticks:
+            self.on_trade(tick)
+
     def _close(self, bar: Bar) -> None:
-        """A closed bar: record it, mark the book at its close, evaluate the strategy."""
+        """A closed bar of the trade path: record it, mark the book at its close, evaluate the
+        strategy (`on_bars` does the same, written out in its loop)."""
         self._record_bar(bar)
         symbol, close, t = bar.symbol, bar.close, bar.close_time
         self._record_equity(self._mark(symbol, close, t))
@@ -165,9 +195,10 @@ class Pipeline:
         if report.fills:  # whatever the status: a canceled order may have filled in part
             self.book.apply(report)
 
-    def run(self, step: Callable[[Any], None], items: Sequence[Any], progress: Callable[[int], None] | None,
-            progress_every: int, metrics: telemetry.Metrics | None) -> ReplayResult:
-        """Drive `step` (on_bar or on_trade) over `items`, report to telemetry, build the result.
+    def run(self, step: Callable[[Sequence[Any]], None], items: Sequence[Any],
+            progress: Callable[[int], None] | None, progress_every: int,
+            metrics: telemetry.Metrics | None) -> ReplayResult:
+        """Drive `step` (on_bars or on_trades) over `items`, report to telemetry, build the result.
 
         The run allocates many small acyclic objects (events, decisions); cyclic GC passes over
         the growing heap (bars included) would find nothing, so they wait until the result is built.
@@ -206,18 +237,18 @@ class Pipeline:
         metrics.record_risk(self.engine.counters())
 
 
-def _drive(step: Callable[[Any], None], items: Sequence[Any], progress: Callable[[int], None] | None,
+def _drive(step: Callable[[Sequence[Any]], None], items: Sequence[Any], progress: Callable[[int], None] | None,
            progress_every: int) -> float:
-    """Feed every item to `step`; returns the elapsed seconds. The one loop of every replay."""
+    """Feed `items` to `step` (all at once, or in chunks of `progress_every` between progress
+    reports); returns the elapsed seconds. The one loop driver of every replay."""
     started = _time.perf_counter()
     if progress is None:
-        deque(map(step, items), maxlen=0)  # the loop itself in C
+        step(items)
     else:
-        for i, item in enumerate(items, 1):
-            step(item)
-            if i % progress_every == 0:
-                progress(progress_every)
-        progress(len(items) % progress_every)
+        for start in range(0, len(items), progress_every):
+            chunk = items[start:start + progress_every]
+            step(chunk)
+            progress(len(chunk))
     return _time.perf_counter() - started
 
 
@@ -236,7 +267,7 @@ def run_replay(bars: Sequence[Bar], strategy: str = "sma_cross", params: Mapping
         raise ValueError("no bars to replay")
     pipe = Pipeline(strategy, params, cash=cash, commission=commission, fee_mode=fee_mode,
                     risk_config=risk_config, exchange_filters=exchange_filters, state_store=state_store)
-    return pipe.run(pipe.on_bar, bars, progress, progress_every, metrics)
+    return pipe.run(pipe.on_bars, bars, progress, progress_every, metrics)
 
 
 def run_trade_replay(ticks: Sequence[Tick], strategy: str = "sma_cross", params: Mapping[str, Any] | None = None,
@@ -250,4 +281,4 @@ def run_trade_replay(ticks: Sequence[Tick], strategy: str = "sma_cross", params:
         raise ValueError("no trades to replay")
     pipe = Pipeline(strategy, params, cash=cash, commission=commission, fee_mode=fee_mode,
                     risk_config=risk_config, exchange_filters=exchange_filters, interval=interval)
-    return pipe.run(pipe.on_trade, ticks, progress, progress_every, metrics)
+    return pipe.run(pipe.on_trades, ticks, progress, progress_every, metrics)
