@@ -23,6 +23,7 @@ from shared.events import (
     UnknownSchemaVersion,
     decode,
     decode_as,
+    deterministic_id,
     encode,
 )
 
@@ -151,16 +152,6 @@ def test_intent_needs_exactly_one_size() -> None:
 def test_trusted_factories_build_what_the_validator_builds() -> None:
     """`trusted` skips validation between in-process handlers; what it builds must be the very
     instance the validator would build from the same values (fields, order, defaults, set fields)."""
-    from shared.events import (
-        DecisionStatus,
-        ExecutionReport,
-        Fill,
-        OrderIntent,
-        OrderStatus,
-        RiskDecision,
-        Side,
-        Signal,
-    )
     from shared.events.base import trusted
 
     sig = Signal.create(symbol="BTCUSDT", strategy="sma_cross", side=Side.SELL, price=7200.5, bar_open_time=60_000,
@@ -184,3 +175,22 @@ def test_trusted_factories_build_what_the_validator_builds() -> None:
         assert validated == event and repr(validated) == repr(event)
         assert validated.model_fields_set == event.model_fields_set
         assert validated.model_dump_json() == event.model_dump_json()
+
+
+def test_hot_path_ids_equal_the_generic_deterministic_id() -> None:
+    """The factories that run per decision join their id parts by hand; the ids must not change."""
+    sig = Signal.create(symbol="BTCUSDT", strategy="sma_cross", side=Side.BUY, price=7200.5, bar_open_time=60_000,
+                        bar_close_time=119_999, market_event_id="k" * 32, correlation_id="k" * 32)
+    assert sig.event_id == deterministic_id("signal", "sma_cross", "BTCUSDT", "BUY", 60_000)
+    assert OrderIntent.make_id(sig.event_id) == deterministic_id("intent", sig.event_id)
+    assert Kline.make_id("BTCUSDT", "1m", 60_000) == deterministic_id("kline", "BTCUSDT", "1m", 60_000)
+    d = RiskDecision.create(layer=2, subject_id="s" * 32, symbol="BTCUSDT", status=DecisionStatus.REDUCED,
+                            reasons=("MAX_ORDER_NOTIONAL",), detail="", correlation_id="c" * 32, event_time=1)
+    assert d.event_id == deterministic_id("decision", 2, "s" * 32)
+    intent = OrderIntent(event_id=OrderIntent.make_id(sig.event_id), correlation_id=sig.correlation_id,
+                         event_time=1, symbol="BTCUSDT", strategy="sma_cross", side=Side.BUY, quote_quantity=100.0,
+                         reference_price=7200.5, signal_id=sig.event_id)
+    fill = Fill(price=7201.0, quantity=0.0138, commission=0.1, commission_asset="USDT", trade_id=7)
+    r = ExecutionReport.create(intent=intent, status=OrderStatus.FILLED, venue="paper", order_id=1,
+                               base_asset="BTC", quote_asset="USDT", fills=(fill,), event_time=2)
+    assert r.event_id == deterministic_id("execution", r.client_order_id, "FILLED", repr(0.0138))
