@@ -41,3 +41,15 @@ def test_trade_replay_is_deterministic_and_ignores_redelivered_trades(ticks: lis
     assert [r.event_id for r in a.reports] == [r.event_id for r in b.reports]
     assert a.trades == b.trades and a.equity == b.equity
     assert b.ignored == len(ticks)
+
+
+def test_a_trade_replay_counts_the_trades_it_consumed() -> None:
+    """Events in the summary and the events metric count trades, the market events of this path."""
+    from shared.data import read_trades
+    from shared.pipeline.replay import run_trade_replay
+    from shared.samples import trx_trades_path
+
+    ticks = read_trades([trx_trades_path()])
+    r = run_trade_replay([*ticks, ticks[3]], "sma_cross")
+    assert r.ignored == 1
+    assert r.events == len(ticks) + 1 + len(r.signals) + len(r.decisions) + len(r.intents) + len(r.reports)

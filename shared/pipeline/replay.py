@@ -69,10 +69,10 @@ class Pipeline:
     """The wired handlers of one account, in event-time order.
 
     `on_bars` (or `on_bar`) is the bar-data path: pending orders fill at the bar's open, then the
-    bar's close is marked and evaluated. `on_trades` (`on_trade`) is the trade-data path: trades build bars, and pending orders
-    fill at the next trade's price. A redelivered or late bar (open time not after the last one of
-    its symbol) or trade (id not after the last one) is counted and ignored before it can touch
-    the broker or the book.
+    bar's close is marked and evaluated. `on_trades` (`on_trade`) is the trade-data path: trades
+    build bars, and pending orders fill at the next trade's price. A redelivered or late bar (open
+    time not after the last one of its symbol) or trade (id not after the last one) is counted and
+    ignored before it can touch the broker or the book.
     """
 
     def __init__(self, strategy: str, params: Mapping[str, Any] | None = None, *, cash: float = 10_000.0,
@@ -96,6 +96,7 @@ class Pipeline:
         self.intents: list[OrderIntent] = []
         self.reports: list[ExecutionReport] = []
         self.ignored = 0
+        self.trades_in = 0                  # accepted trades (trade path); the bar path counts bars
         self._last: dict[str, int] = {}     # symbol -> last accepted bar open time or trade id
         self._aggregators: dict[str, BarAggregator] = {}
         # Bound once: these run per bar and are the replay's hot path.
@@ -148,6 +149,7 @@ class Pipeline:
             self.ignored += 1
             return
         self._last[symbol] = tick.trade_id
+        self.trades_in += 1
         agg = self._aggregators.get(symbol)
         if agg is None:
             agg = self._aggregators[symbol] = BarAggregator(symbol, self.interval)
@@ -212,8 +214,8 @@ class Pipeline:
         if not self.bars:
             raise ValueError("the replay closed no bar")
         book = self.book
-        n_in = len(self.bars) + self.ignored
-        events = n_in + len(self.signals) + len(self.decisions) + len(self.intents) + len(self.reports)
+        events = (self._accepted() + self.ignored + len(self.signals) + len(self.decisions) + len(self.intents)
+                  + len(self.reports))
         symbol = self.bars[0].symbol
         return ReplayResult(
             symbol=symbol, strategy=self.strategy, params=dict(self.signal_handler.params), cash=self.cash,
@@ -225,10 +227,14 @@ class Pipeline:
             ignored=self.ignored, elapsed_s=elapsed_s)
 
 
+    def _accepted(self) -> int:
+        """Market events consumed: trades on the trade path, else bars."""
+        return self.trades_in or len(self.bars)
+
     def flush_metrics(self, metrics: telemetry.Metrics) -> None:
         """Hand the run's counts to OpenTelemetry in bulk (per-event calls would slow the hot path)."""
         base = {"hub": topology.MARKET_DATA.name, "consumer": "replay"}
-        metrics.add_many([(telemetry.EVENTS, len(self.bars), {**base, "outcome": "ok"}),
+        metrics.add_many([(telemetry.EVENTS, self._accepted(), {**base, "outcome": "ok"}),
                           (telemetry.EVENTS, self.ignored, {**base, "outcome": "duplicate"})])
         metrics.record_signals(self.signals)
         metrics.record_decisions(self.decisions)
