@@ -171,12 +171,9 @@ class RiskEngine:
         `now` defaults to the market clock (the latest `on_market` time), which keeps replays
         deterministic; the live Function passes wall-clock milliseconds.
         """
-        if now is None:
-            now = self._clock if self._clock > signal.event_time else signal.event_time
-        seen = self._seen[0]
-        if signal.event_id in seen.ids:
-            return self._reject(1, signal, (Reason.DUPLICATE,), "signal already decided", now), None
-        seen.add(signal.event_id)
+        now, duplicate = self._admit(1, signal, now)
+        if duplicate is not None:
+            return duplicate, None
         buy = signal.side is Side.BUY
         if buy:
             budget = account.equity * self.config.order_equity_share
@@ -205,12 +202,9 @@ class RiskEngine:
                   now: int | None = None) -> tuple[RiskDecision | None, OrderIntent | None]:
         """Authoritative check against the exact account and the orders in flight (intents, or
         a count of working orders for the symbol). An approval may be cut down (REDUCED)."""
-        if now is None:
-            now = self._clock if self._clock > intent.event_time else intent.event_time
-        seen = self._seen[1]
-        if intent.event_id in seen.ids:
-            return self._reject(2, intent, (Reason.DUPLICATE,), "intent already decided", now), None
-        seen.add(intent.event_id)
+        now, duplicate = self._admit(2, intent, now)
+        if duplicate is not None:
+            return duplicate, None
         buy = intent.side is Side.BUY
         limit = intent.limit_price if intent.order_type is OrderType.LIMIT else None
         out = self._evaluate(2, intent.symbol, buy, intent.quantity, intent.quote_quantity, limit,
@@ -227,6 +221,19 @@ class RiskEngine:
         return self._approve(2, intent.event_id, intent, cuts, now), intent
 
     # -- the shared checks -------------------------------------------------------------------
+    def _admit(self, layer: Literal[1, 2], subject: Signal | OrderIntent,
+               now: int | None) -> tuple[int, RiskDecision | None]:
+        """The check time (default: the market clock, never before the subject's event time) and,
+        for an id this layer already decided, its DUPLICATE rejection; else the id is recorded."""
+        if now is None:
+            now = self._clock if self._clock > subject.event_time else subject.event_time
+        seen = self._seen[layer - 1]
+        if subject.event_id in seen.ids:
+            what = "signal" if layer == 1 else "intent"
+            return now, self._reject(layer, subject, (Reason.DUPLICATE,), f"{what} already decided", now)
+        seen.add(subject.event_id)
+        return now, None
+
     def _evaluate(self, layer: int, symbol: str, buy: bool, qty: float | None, quote: float | None,
                   limit: float | None, ref_price: float, event_time: int, account: AccountSnapshot, now: int,
                   in_flight: Collection[OrderIntent] | int) -> _Approved | _Rejected:
