@@ -14,10 +14,9 @@ import os
 from typing import Any
 
 from shared import telemetry, topology
-from shared.adapters.deadletter import BlobDeadLetterSink
+from shared.adapters.azure import BlobDeadLetterSink, EventHubPublisher
+from shared.adapters.azure.settings import default_credential, resolve_connection
 from shared.adapters.processing import BatchProcessor, Delivery
-from shared.adapters.publisher import EventHubPublisher
-from shared.adapters.settings import default_credential, resolve_connection
 
 from .service import CONSUMER, ExecutorService
 

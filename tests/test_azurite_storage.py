@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from shared import topology
-from shared.adapters.deadletter import BlobDeadLetterSink
+from shared.adapters.azure import BlobDeadLetterSink
 from shared.adapters.processing import BatchProcessor, Delivery, StepResult
 from shared.adapters.publisher import InMemoryPublisher
 from shared.events import Kline, encode

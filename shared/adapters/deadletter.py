@@ -12,21 +12,15 @@ record instead of adding a second one.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import logging
-import threading
 import time
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared import topology
 from shared.events import deterministic_id
-
-from .settings import default_credential, resolve_connection
 
 log = logging.getLogger(__name__)
 
@@ -104,70 +98,3 @@ class InMemoryDeadLetterSink:
 
     def all(self) -> list[DeadLetter]:
         return list(self.records.values())
-
-
-class BlobDeadLetterSink:
-    """Writes each record as JSON to the `dead-letter` container.
-
-    The first write of a record wins (`overwrite=False`; "already exists" is success): a
-    redelivered bad event maps to the same blob, so it neither duplicates the record nor
-    overwrites its `first_seen`. A missing container is created once (Azurite, fresh accounts).
-    """
-
-    def __init__(self, container: Any) -> None:
-        self._container = container
-        self._ensured = False
-        self._lock = threading.Lock()
-
-    @classmethod
-    def from_settings(cls, setting: str = DEAD_LETTER_STORAGE_SETTING,
-                      environ: Mapping[str, str] | None = None,
-                      credential: Any | None = None) -> BlobDeadLetterSink:
-        """`<setting>` connection string (UseDevelopmentStorage=true locally), or
-        `<setting>__blobServiceUri` with the managed identity."""
-        from azure.storage.blob import BlobServiceClient
-
-        conn = resolve_connection(setting, "blobServiceUri", environ)
-        if conn.connection_string is not None:
-            service = BlobServiceClient.from_connection_string(conn.connection_string)
-        else:
-            assert conn.endpoint is not None
-            cred = credential if credential is not None else default_credential(conn.client_id)
-            service = BlobServiceClient(account_url=conn.endpoint, credential=cred)
-        return cls(service.get_container_client(topology.DEAD_LETTER_CONTAINER))
-
-    def put(self, record: DeadLetter) -> None:
-        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-
-        name = record.blob_name()
-        data = record.model_dump_json().encode("utf-8")
-        try:
-            self._upload(name, data)
-        except ResourceExistsError:
-            return  # already recorded by an earlier delivery
-        except ResourceNotFoundError:
-            if self._ensured:
-                raise
-            self._ensure_container()
-            try:
-                self._upload(name, data)
-            except ResourceExistsError:
-                return
-
-    def _upload(self, name: str, data: bytes) -> None:
-        from azure.storage.blob import ContentSettings
-
-        self._container.upload_blob(name, data, overwrite=False,
-                                    content_settings=ContentSettings(content_type="application/json"),
-                                    metadata={"hub": name.split("/", 1)[0]})
-
-    def _ensure_container(self) -> None:
-        from azure.core.exceptions import ResourceExistsError
-
-        with self._lock:
-            if self._ensured:
-                return
-            with contextlib.suppress(ResourceExistsError):  # another instance won the race
-                self._container.create_container()
-            self._ensured = True
-            log.info("created dead-letter container %s", topology.DEAD_LETTER_CONTAINER)

@@ -1,23 +1,18 @@
-"""`marketflow`: replay real market history through the whole pipeline, and inspect the pieces.
-
-Every command runs the same handlers the Azure Functions and the executor run; the CLI only
-reads files, wires the in-process pipeline and writes reports.
-"""
+"""`marketflow run`, `replay`, `indicators`, `strategies` and `trading-state`: history through the
+in-process pipeline, and the persisted trading state (kill switch)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .errors import CliError
+
 DEFAULT_CASH = 10_000.0
 DEFAULT_COMMISSION = 0.001  # Binance spot's base taker fee, 0.1 %
-
-
-class CliError(Exception):
-    """A user-facing error: printed as one clear line, exit status 2."""
 
 
 def _progress(total: int | None, desc: str) -> Any:
@@ -207,11 +202,8 @@ def _add_replay_options(p: argparse.ArgumentParser, strategy_default: str | None
                    help="override one risk limit, repeatable (see docs/risk.md)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="marketflow", description="Replay real Binance market history through MarketFlow's pipeline: "
-        "signals, risk (both layers), the paper executor and the position book.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def register(sub: Any) -> None:
+    """Add this module's commands to the `marketflow` parser."""
 
     run = sub.add_parser("run", help="the main job: bundled BTCUSDT 1m data, sma_cross, paper broker",
                          description="Replay the bundled BTCUSDT 1m sample (2020-01-01..03) through the whole "
@@ -254,19 +246,3 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("strategies", help="list strategies and their parameters",
                         description="List the registered strategies with their documented parameters.")
     st.set_defaults(func=cmd_strategies)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
-    try:
-        return func(args)
-    except CliError as exc:
-        print(f"marketflow: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Binance adapters: the REST venue and the market streams (python-binance, websockets)."""
