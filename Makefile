@@ -32,7 +32,7 @@ test: $(VENV)/.dev
 	bash scripts/test.sh
 
 bench: $(VENV)/.dev
-	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.run $(BENCH)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,16 +24,23 @@ def machine() -> str:
             f"Python {platform.python_version()} ({platform.python_implementation()})")
 
 
-def render(pipe: dict[str, Any], risk: dict[str, Any] | None) -> str:
-    r = pipe["bars_per_s"]
-    lines = [
+def header() -> str:
+    return "\n".join([
         "# Benchmarks",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `make bench` on: {machine()}.",
-        "Every figure is the median of the listed number of interleaved runs, after one warm-up run.",
+        f"Sections are measured by `make bench` (all) or `make bench BENCH=name` (one); each section says when "
+        f"and on what it was measured. Last written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on: {machine()}.",
+        "Every figure is a median of interleaved runs unless the section says otherwise.",
         "",
+    ])
+
+
+def render_pipeline(pipe: dict[str, Any]) -> str:
+    r = pipe["bars_per_s"]
+    lines = [
         "## Replay throughput",
         "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. "
         f"The bundled BTCUSDT 1m sample repeated to {pipe['bars']:,} bars (times shifted), `sma_cross` 10/20, "
         f"cash 10000, commission 0.002, long-only; {pipe['repeats']} runs each.",
         "",
@@ -56,37 +64,63 @@ def render(pipe: dict[str, Any], risk: dict[str, Any] | None) -> str:
         "update (this sample signals on about 6 % of bars).",
         "",
     ]
-    if risk:
-        lines += ["## Risk checks", "", "In-process, all checks on, each call timed alone; the layer-1 path "
-                  "is the longest one (approved, cut down to `max_order_notional`: an intent and a REDUCED "
-                  "decision). The process's objects are frozen out of the cyclic GC while timing, as the "
-                  "executor does after startup.", "", "| layer | decisions/s | p50 µs | p99 µs |",
-                  "|---|---:|---:|---:|"]
-        for layer in ("layer1", "layer2"):
-            d = risk[layer]
-            lines.append(f"| {layer} | {d['decisions_per_s']:,.0f} | {d['p50_us']:.2f} | {d['p99_us']:.2f} |")
-        lines += ["", "Target: p99 under 20 µs per check.", ""]
-    lines += ["Reproduce: `make bench` (writes this file).", ""]
     return "\n".join(lines)
 
 
-def main() -> int:
-    os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's own progress bar would garble the log
+def render_risk(risk: dict[str, Any]) -> str:
+    lines = ["## Risk checks", "",
+             f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. In-process, all checks on, each call timed alone; "
+             "the layer-1 path is the longest one (approved, cut down to `max_order_notional`: an intent and a REDUCED "
+              "decision). The process's objects are frozen out of the cyclic GC while timing, as the "
+              "executor does after startup.", "", "| layer | decisions/s | p50 µs | p99 µs |",
+              "|---|---:|---:|---:|"]
+    for layer in ("layer1", "layer2"):
+        d = risk[layer]
+        lines.append(f"| {layer} | {d['decisions_per_s']:,.0f} | {d['p50_us']:.2f} | {d['p99_us']:.2f} |")
+    lines += ["", "Target: p99 under 20 µs per check.", ""]
+    return "\n".join(lines)
+
+
+def _pipeline(progress: Callable[[str], None]) -> str:
     from benchmarks import pipeline_bench
 
-    print("replay throughput (this takes about a minute)...", file=sys.stderr)
-    pipe = pipeline_bench.run(progress=lambda s: print(s, file=sys.stderr))
-    risk = None
-    try:
-        from benchmarks import risk_bench
-    except ImportError:
-        risk_bench = None  # type: ignore[assignment]
-    if risk_bench is not None:
-        print("risk checks...", file=sys.stderr)
-        risk = risk_bench.run()
-    text = render(pipe, risk)
-    Path("BENCHMARKS.md").write_text(text)
-    print(text)
+    progress("replay throughput (this takes about a minute)...")
+    return render_pipeline(pipeline_bench.run(progress=progress))
+
+
+def _risk(progress: Callable[[str], None]) -> str:
+    from benchmarks import risk_bench
+
+    progress("risk checks...")
+    return render_risk(risk_bench.run())
+
+
+# Every suite: name -> function(progress) returning its markdown section. A suite lives in its own
+# module; add it here. Each section is kept in benchmarks/results/<name>.md, so running one suite
+# (`make bench BENCH=name`) rewrites only its own section of BENCHMARKS.md.
+SUITES: dict[str, Callable[[Callable[[str], None]], str]] = {
+    "pipeline": _pipeline,
+    "risk": _risk,
+}
+RESULTS = Path(__file__).parent / "results"
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's own progress bar would garble the log
+    names = argv if argv is not None else sys.argv[1:]
+    unknown = [n for n in names if n not in SUITES]
+    if unknown:
+        print(f"bench: unknown suite(s) {unknown}; known: {list(SUITES)}", file=sys.stderr)
+        return 2
+    RESULTS.mkdir(exist_ok=True)
+    for name in names or list(SUITES):
+        section = SUITES[name](lambda s: print(s, file=sys.stderr))
+        (RESULTS / f"{name}.md").write_text(section.rstrip() + "\n")
+        print(section)
+    parts = [header()]
+    parts += [(RESULTS / f"{n}.md").read_text() for n in SUITES if (RESULTS / f"{n}.md").exists()]
+    parts.append("Reproduce: `make bench` (every section) or `make bench BENCH=<suite>` (one section).\n")
+    Path("BENCHMARKS.md").write_text("\n".join(parts))
     return 0
 
 
