@@ -4,7 +4,7 @@ from .base import SCHEMA_VERSION, Event
 from .codec import EVENT_TYPES, decode, decode_as, encode
 from .errors import EventDecodeError, MalformedEvent, UnknownEventType, UnknownSchemaVersion
 from .ids import client_order_id, deterministic_id
-from .market import Kline, Trade
+from .market import BookTicker, Kline, Trade
 from .risk_events import TradingStateChanged
 from .trading import (
     DecisionStatus,
@@ -19,7 +19,7 @@ from .trading import (
 )
 
 __all__ = [
-    "EVENT_TYPES", "SCHEMA_VERSION", "DecisionStatus", "Event", "EventDecodeError", "ExecutionReport",
+    "EVENT_TYPES", "SCHEMA_VERSION", "BookTicker", "DecisionStatus", "Event", "EventDecodeError", "ExecutionReport",
     "Fill", "Kline", "MalformedEvent", "OrderIntent", "OrderStatus", "OrderType", "RiskDecision", "Side",
     "Signal", "Trade", "TradingStateChanged", "UnknownEventType", "UnknownSchemaVersion", "client_order_id",
     "decode", "decode_as", "deterministic_id", "encode",

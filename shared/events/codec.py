@@ -14,17 +14,18 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from .base import SCHEMA_VERSION, Event
 from .errors import MalformedEvent, UnknownEventType, UnknownSchemaVersion
-from .market import Kline, Trade
+from .market import BookTicker, Kline, Trade
 from .risk_events import TradingStateChanged
 from .trading import ExecutionReport, OrderIntent, RiskDecision, Signal
 
 AnyEvent = Annotated[
-    Kline | Trade | Signal | OrderIntent | RiskDecision | ExecutionReport | TradingStateChanged,
+    Kline | Trade | BookTicker | Signal | OrderIntent | RiskDecision | ExecutionReport | TradingStateChanged,
     Field(discriminator="type"),
 ]
 EVENT_TYPES: dict[str, type[Event]] = {
     "kline": Kline,
     "trade": Trade,
+    "book_ticker": BookTicker,
     "signal": Signal,
     "order_intent": OrderIntent,
     "risk_decision": RiskDecision,

@@ -72,3 +72,34 @@ class Trade(Event):
         return cls(event_id=eid, correlation_id=eid, event_time=trade_time, symbol=symbol,
                    trade_id=trade_id, price=price, quantity=quantity, trade_time=trade_time,
                    is_buyer_maker=is_buyer_maker)
+
+
+class BookTicker(Event):
+    """Best bid and ask of one symbol (Binance `@bookTicker` stream).
+
+    Binance's spot book ticker carries no event time, so `event_time` is when the ingestor
+    received it; the id comes from the symbol and the order book update id, so a redelivered
+    update keeps its id.
+    """
+
+    type: Literal["book_ticker"] = "book_ticker"
+    symbol: str = Field(min_length=1, max_length=20, pattern=r"^[A-Z0-9]+$")
+    update_id: int = Field(ge=0)
+    bid_price: float = Field(ge=0, allow_inf_nan=False)
+    bid_quantity: float = Field(ge=0, allow_inf_nan=False)
+    ask_price: float = Field(ge=0, allow_inf_nan=False)
+    ask_quantity: float = Field(ge=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _not_crossed(self) -> Self:
+        # An empty side is quoted as 0; two quoted sides must not cross.
+        if self.bid_price > 0 and self.ask_price > 0 and self.bid_price > self.ask_price:
+            raise ValueError("bid_price is above ask_price")
+        return self
+
+    @classmethod
+    def create(cls, *, symbol: str, update_id: int, bid_price: float, bid_quantity: float, ask_price: float,
+               ask_quantity: float, event_time: int) -> BookTicker:
+        eid = deterministic_id("book_ticker", symbol, update_id)
+        return cls(event_id=eid, correlation_id=eid, event_time=event_time, symbol=symbol, update_id=update_id,
+                   bid_price=bid_price, bid_quantity=bid_quantity, ask_price=ask_price, ask_quantity=ask_quantity)
