@@ -1,20 +1,40 @@
-# The executor service image (AKS). The Function App deploys from requirements.txt instead.
-FROM python:3.11-slim AS runtime
+# The AKS services' image: the executor (`python -m aks_executor`, the default command); the
+# ingestor runs from the same image with another command (`python -m aks_ingestor`). The Function
+# App deploys from requirements.txt instead: this image installs requirements-executor.txt under
+# constraints-executor.txt (every transitive package pinned, wheels only): no azure-functions, no
+# pyarrow, no sample data. tests/test_image.py checks this file's structure offline.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
+# --- build: a virtualenv with the pinned dependencies -----------------------------------------
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+COPY requirements-executor.txt constraints-executor.txt /tmp/deps/
+RUN /opt/venv/bin/python -m pip install --only-binary=:all: \
+        -r /tmp/deps/requirements-executor.txt -c /tmp/deps/constraints-executor.txt \
+    && /opt/venv/bin/python -m pip check
+
+# --- runtime: the venv and our code, nothing else ---------------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
-
+    PYTHONPATH=/app \
+    PATH=/opt/venv/bin:$PATH \
+    MARKETFLOW_HTTP_PORT=8000
+# Never root: the executor holds exchange credentials (from Key Vault via the workload identity).
+RUN groupadd --system --gid 10001 marketflow \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin marketflow
+COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-COPY requirements.txt .
-RUN python -m pip install --upgrade pip && python -m pip install -r requirements.txt
-
+# .dockerignore keeps shared/samples' data, caches and tests out of the context.
 COPY shared/ shared/
 COPY aks_executor/ aks_executor/
-
-# Never root: the executor holds exchange credentials (from Key Vault via the pod identity).
-RUN useradd --system --uid 10001 --no-create-home marketflow
-USER 10001
-
-CMD ["python", "-m", "aks_executor.main"]
+USER 10001:10001
+EXPOSE 8000
+# /healthz answers while the process's loop runs (the slim image has no curl: Python's urllib).
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('MARKETFLOW_HTTP_PORT', '8000'), timeout=2)"]
+# Kubernetes sends SIGTERM to PID 1, which is Python itself here (exec form): it drains,
+# checkpoints, releases the lease and exits within MARKETFLOW_SHUTDOWN_GRACE_S.
+CMD ["python", "-m", "aks_executor"]

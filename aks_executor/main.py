@@ -1,8 +1,11 @@
-"""Process entry point: consume `orders` and `market-data` as consumer group `executor`.
+"""Process entry point (`python -m aks_executor`): consume `orders` and `market-data` as consumer
+group `executor`, one active replica at a time.
 
 Checkpoints go to Blob storage (`topology.CHECKPOINT_CONTAINER`) only after a batch's outputs
 were published, so a crash replays the batch (at least once) and the executor's idempotent
-intents and deterministic client order ids absorb the redelivery.
+intents and deterministic client order ids absorb the redelivery. Settings: `settings.py`;
+secrets (connection strings, the venue's keys) come from the environment or Key Vault and are
+scrubbed from every log line.
 """
 
 from __future__ import annotations
@@ -11,37 +14,42 @@ import asyncio
 import gc
 import logging
 import os
+import re
+import signal
+import sys
+from collections.abc import Mapping
 from typing import Any
 
 from shared import telemetry, topology
 from shared.adapters.azure import BlobDeadLetterSink, EventHubPublisher
-from shared.adapters.azure.settings import default_credential, resolve_connection
-from shared.adapters.processing import BatchProcessor, Delivery
+from shared.adapters.azure.keyvault import SecretResolver
+from shared.adapters.azure.settings import ConfigurationError, default_credential, resolve_connection
+from shared.adapters.lease import Lease, LeaseKeeper
 
+from . import logs
+from .app import ExecutorRuntime, Source
+from .http import HttpServer, build_app
+from .metrics import ExecutorMetrics
 from .service import CONSUMER, ExecutorService
+from .settings import ServiceSettings
 
 log = logging.getLogger("marketflow.executor")
 CHECKPOINT_SETTING = "CHECKPOINT_STORAGE"
+CONNECTION_SETTINGS = (topology.EVENTHUB_CONNECTION_SETTING, CHECKPOINT_SETTING, "DEADLETTER_STORAGE",
+                       telemetry.APPINSIGHTS_SETTING)
+_KEY_PARTS = re.compile(r"(?:SharedAccessKey|AccountKey|SharedAccessSignature|InstrumentationKey)=([^;]+)",
+                        re.IGNORECASE)
 
 
-def _delivery(event: Any, partition_id: str) -> Delivery:
-    enqueued = event.enqueued_time
-    return Delivery(body=event.body_as_str(encoding="utf-8").encode("utf-8"), partition_id=partition_id,
-                    partition_key=event.partition_key, sequence_number=event.sequence_number,
-                    offset=str(event.offset), enqueued_time=int(enqueued.timestamp() * 1000) if enqueued else None)
-
-
-def _consumer(hub: str, checkpoint_store: Any) -> Any:
-    from azure.eventhub.aio import EventHubConsumerClient
-
-    conn = resolve_connection(topology.EVENTHUB_CONNECTION_SETTING, "fullyQualifiedNamespace")
-    group = topology.consumer_group(hub, CONSUMER)
-    if conn.connection_string is not None:
-        return EventHubConsumerClient.from_connection_string(
-            conn.connection_string, consumer_group=group, eventhub_name=hub, checkpoint_store=checkpoint_store)
-    assert conn.endpoint is not None
-    return EventHubConsumerClient(fully_qualified_namespace=conn.endpoint, eventhub_name=hub, consumer_group=group,
-                                  credential=default_credential(conn.client_id), checkpoint_store=checkpoint_store)
+def register_connection_secrets(resolver: SecretResolver, environ: Mapping[str, str]) -> None:
+    """Connection strings are secrets too: the log formatter scrubs them and the keys in them."""
+    for name in CONNECTION_SETTINGS:
+        for key in (name, "AzureWebJobs" + name):
+            value = environ.get(key, "").strip()
+            if value:
+                resolver.remember(value)
+                for part in _KEY_PARTS.findall(value):
+                    resolver.remember(part)
 
 
 def _checkpoint_store() -> Any:
@@ -55,42 +63,94 @@ def _checkpoint_store() -> Any:
                                credential=default_credential(conn.client_id))
 
 
-async def _consume(hub: str, processor: BatchProcessor[Any], lock: asyncio.Lock) -> None:
-    client = _consumer(hub, _checkpoint_store())
+def consumer(hub: str, owner_level: int) -> Any:
+    """An `EventHubConsumerClient` for `hub` as consumer group `executor`, checkpointing to Blob.
+    (`owner_level` is passed to `receive_batch` by the runtime.)"""
+    from azure.eventhub.aio import EventHubConsumerClient
 
-    async def on_batch(context: Any, events: list[Any]) -> None:
-        if not events:
-            return
-        deliveries = [_delivery(e, context.partition_id) for e in events]
-        async with lock:  # one writer of orders: both consumers share the executor's state
-            await asyncio.to_thread(processor.process, deliveries)
-        await context.update_checkpoint(events[-1])
-
-    async with client:
-        await client.receive_batch(on_batch, max_batch_size=100, max_wait_time=1.0, starting_position="@latest")
-
-
-async def serve(service: ExecutorService) -> None:
-    lock = asyncio.Lock()
-    await asyncio.gather(_consume(topology.ORDERS.name, service.orders, lock),
-                         _consume(topology.MARKET_DATA.name, service.market, lock))
+    del owner_level
+    store = _checkpoint_store()
+    conn = resolve_connection(topology.EVENTHUB_CONNECTION_SETTING, "fullyQualifiedNamespace")
+    group = topology.consumer_group(hub, CONSUMER)
+    if conn.connection_string is not None:
+        return EventHubConsumerClient.from_connection_string(
+            conn.connection_string, consumer_group=group, eventhub_name=hub, checkpoint_store=store)
+    assert conn.endpoint is not None
+    return EventHubConsumerClient(fully_qualified_namespace=conn.endpoint, eventhub_name=hub, consumer_group=group,
+                                  credential=default_credential(conn.client_id), checkpoint_store=store)
 
 
-def main() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+def build_lease(settings: ServiceSettings) -> Lease:
+    holder = os.environ.get("HOSTNAME") or f"pid-{os.getpid()}"  # the pod name in Kubernetes
+    if settings.lease == "file":
+        from shared.adapters.local.file_lease import LEASE_FILE, FileLease
+
+        return FileLease(settings.state_dir / LEASE_FILE, holder=holder)
+    from shared.adapters.azure.blob_lease import BlobLease
+
+    return BlobLease.from_settings(name=settings.lease_name, duration_s=settings.lease_duration_s, holder=holder)
+
+
+def build_runtime(settings: ServiceSettings, resolver: SecretResolver) -> ExecutorRuntime:
+    if settings.venue != "paper":
+        raise ConfigurationError(f"MARKETFLOW_VENUE={settings.venue}: only the paper venue is wired in this "
+                                 "build")
+    publisher = EventHubPublisher.from_settings()
+    metrics = ExecutorMetrics()
+    service = ExecutorService(publisher=publisher, dead_letters=BlobDeadLetterSink.from_settings(),
+                              cash=settings.cash, commission=settings.commission, metrics=metrics)
+    lease = build_lease(settings)
+    renew = settings.lease_duration_s / 3 if lease.duration_s else 5.0
+    keeper = LeaseKeeper(lease, renew_every_s=renew, retry_every_s=settings.lease_retry_s)
+
+    async def close() -> None:
+        publisher.close()
+        closer = getattr(lease, "close", None)
+        if closer is not None:
+            await closer()
+
+    runtime = ExecutorRuntime(
+        sources=[Source(topology.ORDERS.name, service.orders), Source(topology.MARKET_DATA.name, service.market)],
+        keeper=keeper, consumers=consumer, metrics=metrics, grace_s=settings.grace_s, on_close=close,
+        readiness_extra={"not_banned": service.not_banned, "time_synced": service.time_synced},
+        on_batch_done=lambda _hub, _outcome: service.export_state())
+    runtime.http = HttpServer(build_app(metrics, runtime.readiness, on_scrape=service.export_state),
+                              settings.http_host, settings.http_port)
+    return runtime
+
+
+async def serve(runtime: ExecutorRuntime) -> int:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, runtime._request_stop, f"{signal.Signals(sig).name} received")
+    return await runtime.run()
+
+
+def main() -> int:
+    resolver = SecretResolver()
+    register_connection_secrets(resolver, os.environ)
+    try:
+        settings = ServiceSettings.from_env()
+    except ConfigurationError as exc:
+        logs.setup(secrets=resolver.known_values)
+        log.error("configuration: %s", exc)
+        return 2
+    logs.setup(settings.log_level, secrets=resolver.known_values)
     telemetry.setup(service_name="marketflow-executor")
-    service = ExecutorService(publisher=EventHubPublisher.from_settings(),
-                              dead_letters=BlobDeadLetterSink.from_settings(),
-                              cash=float(os.environ.get("MARKETFLOW_ACCOUNT_CASH", "10000")),
-                              commission=float(os.environ.get("MARKETFLOW_PAPER_COMMISSION", "0.001")))
-    log.info("executor starting: venue=paper hubs=%s,%s group=%s", topology.ORDERS.name,
-             topology.MARKET_DATA.name, CONSUMER)
+    try:
+        runtime = build_runtime(settings, resolver)
+    except ConfigurationError as exc:
+        log.error("configuration: %s", exc)
+        return 2
+    log.info("executor starting", extra={"venue": settings.venue, "lease": settings.lease,
+                                         "hubs": [topology.ORDERS.name, topology.MARKET_DATA.name],
+                                         "consumer_group": CONSUMER, "http_port": settings.http_port})
     # Everything built so far (modules, SDK clients, filters) lives as long as the process: frozen
     # out of the cyclic GC, a collection on the order path scans only what orders allocate.
     gc.collect()
     gc.freeze()
-    asyncio.run(serve(service))
+    return asyncio.run(serve(runtime))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

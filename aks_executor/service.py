@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from shared import topology
 from shared.adapters.deadletter import DeadLetterSink
@@ -23,6 +24,12 @@ from shared.execution import Executor, PaperBroker
 from shared.market import Bar
 from shared.portfolio import PositionBook
 from shared.risk import RiskConfig, RiskEngine
+from shared.risk.reasons import Reason
+
+from .logs import correlation
+
+if TYPE_CHECKING:
+    from .metrics import ExecutorMetrics
 
 CONSUMER = "executor"
 
@@ -32,7 +39,7 @@ class ExecutorService:
 
     def __init__(self, *, publisher: Publisher, dead_letters: DeadLetterSink, cash: float,
                  commission: float = 0.001, risk_config: RiskConfig | None = None,
-                 clock: Callable[[OrderIntent], int] | None = None) -> None:
+                 clock: Callable[[OrderIntent], int] | None = None, metrics: ExecutorMetrics | None = None) -> None:
         # Wall-clock ms in production (signal age and staleness are about now); a replay or a test
         # passes an event-time clock so the decisions are deterministic.
         self._clock = clock or (lambda _intent: int(time.time() * 1000))
@@ -48,9 +55,14 @@ class ExecutorService:
             hub=topology.MARKET_DATA.name, consumer=CONSUMER, event_type=Kline, step=self._on_kline,
             publish_to=topology.EXECUTIONS.name, publisher=publisher, dead_letters=dead_letters)
         self._last_open: dict[str, int] = {}
+        self.metrics = metrics
 
     def _on_intent(self, intent: OrderIntent) -> StepResult:
-        decision, report = self.executor.on_intent(intent, self._clock(intent))
+        started = time.perf_counter()
+        with correlation(intent.correlation_id, intent.event_id):
+            decision, report = self.executor.on_intent(intent, self._clock(intent))
+        if self.metrics is not None and report is not None:
+            self.metrics.order_latency.observe(time.perf_counter() - started)
         observe = (decision,) if decision is not None else ()
         return StepResult(publish=self._book((report,) if report is not None else ()), observe=observe)
 
@@ -73,3 +85,18 @@ class ExecutorService:
             if report.fills:  # whatever the status: a canceled order may have filled in part
                 self.book.apply(report)
         return reports
+
+    # -- readiness and state for the probes and /metrics ----------------------------------------
+    def not_banned(self) -> bool:
+        """No exchange ban (HTTP 418/429, -1003) holds trading HALTED right now."""
+        now = int(time.time() * 1000)
+        return not any(lk.source == Reason.EXCHANGE_BAN and (lk.until is None or lk.until > now)
+                       for lk in self.engine.states.record.locks)
+
+    def time_synced(self) -> bool:
+        """The paper venue keeps no clock of its own: always in sync."""
+        return True
+
+    def export_state(self) -> None:
+        if self.metrics is not None:
+            self.metrics.trading_state.state(self.engine.trading_state.value)

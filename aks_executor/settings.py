@@ -1,0 +1,74 @@
+"""The executor service's settings, from the environment (a ConfigMap and the pod spec in AKS).
+
+| variable | default | what |
+|---|---|---|
+| `MARKETFLOW_VENUE` | `paper` | `paper` or `binance` |
+| `MARKETFLOW_HTTP_HOST` / `MARKETFLOW_HTTP_PORT` | `0.0.0.0` / `8000` | probes and metrics |
+| `MARKETFLOW_SHUTDOWN_GRACE_S` | `25` | SIGTERM to exit, at most (under the pod's grace period, 30 s by default) |
+| `MARKETFLOW_LEASE` | `blob` | `blob` (a Blob lease in `CHECKPOINT_STORAGE`, container `leases`) or `file` |
+| `MARKETFLOW_LEASE_NAME` | `executor` | the lease blob's name (container `leases`) |
+| `MARKETFLOW_LEASE_DURATION_S` | `15` | Blob lease duration (15-60 s): the failover time when a holder dies |
+| `MARKETFLOW_LEASE_RETRY_S` | `2` | how often a standby tries to take the lease |
+| `MARKETFLOW_STATE_DIR` | `.marketflow` | local state (the file lease, the SQLite intent store) |
+| `LOG_LEVEL` | `INFO` | |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.adapters.azure.settings import ConfigurationError
+
+VENUES = ("paper", "binance")
+LEASES = ("blob", "file")
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    venue: str = "paper"
+    http_host: str = "0.0.0.0"
+    http_port: int = 8000
+    grace_s: float = 25.0
+    lease: str = "blob"
+    lease_name: str = "executor"
+    lease_duration_s: int = 15
+    lease_retry_s: float = 2.0
+    state_dir: Path = Path(".marketflow")
+    log_level: str = "INFO"
+    cash: float = 10_000.0
+    commission: float = 0.001
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServiceSettings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str, default: str) -> str:
+            return env.get(name, "").strip() or default
+
+        def number(name: str, default: str) -> float:
+            raw = get(name, default)
+            try:
+                return float(raw)
+            except ValueError:
+                raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+
+        venue = get("MARKETFLOW_VENUE", "paper").lower()
+        if venue not in VENUES:
+            raise ConfigurationError(f"MARKETFLOW_VENUE must be one of {', '.join(VENUES)}, got {venue!r}")
+        lease = get("MARKETFLOW_LEASE", "blob").lower()
+        if lease not in LEASES:
+            raise ConfigurationError(f"MARKETFLOW_LEASE must be one of {', '.join(LEASES)}, got {lease!r}")
+        duration = int(number("MARKETFLOW_LEASE_DURATION_S", "15"))
+        if not 15 <= duration <= 60:
+            raise ConfigurationError("MARKETFLOW_LEASE_DURATION_S must be 15 to 60 (a Blob lease's range)")
+        return cls(venue=venue, http_host=get("MARKETFLOW_HTTP_HOST", "0.0.0.0"),
+                   http_port=int(number("MARKETFLOW_HTTP_PORT", "8000")),
+                   grace_s=number("MARKETFLOW_SHUTDOWN_GRACE_S", "25"), lease=lease, lease_duration_s=duration,
+                   lease_name=get("MARKETFLOW_LEASE_NAME", "executor"),
+                   lease_retry_s=number("MARKETFLOW_LEASE_RETRY_S", "2"),
+                   state_dir=Path(get("MARKETFLOW_STATE_DIR", ".marketflow")), log_level=get("LOG_LEVEL", "INFO"),
+                   cash=number("MARKETFLOW_ACCOUNT_CASH", "10000"),
+                   commission=number("MARKETFLOW_PAPER_COMMISSION", "0.001"))
