@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 from .retry import RetryPolicy
 
 EVENT_HUB_TRIGGER = "eventHubTrigger"
+HTTP_TRIGGER = "httpTrigger"
 
 
 class EventHubTrigger(NamedTuple):
@@ -50,20 +51,49 @@ def load_app(module: str, app_dir: Path) -> Any:
     return app
 
 
-def event_hub_triggers(app: Any) -> list[EventHubTrigger]:
-    """Every function of `app` whose trigger is an Event Hub trigger, in registration order."""
-    found: list[EventHubTrigger] = []
+class HttpFunction(NamedTuple):
+    """One HTTP-triggered function: served at /api/<route> for the listed methods."""
+
+    function: str
+    arg_name: str
+    route: str
+    methods: tuple[str, ...]  # empty: every method
+    auth_level: str
+    call: Callable[..., Any]
+
+
+class AppIndex(NamedTuple):
+    event_hub: list[EventHubTrigger]
+    http: list[HttpFunction]
+
+
+def index(app: Any) -> AppIndex:
+    """The app's Event Hub and HTTP triggers, in registration order (indexes the app once)."""
+    hubs: list[EventHubTrigger] = []
+    http: list[HttpFunction] = []
     for function in app.get_functions():
         # function.json's form: enums as the host reads them ("MANY", "BINARY")
         bindings = json.loads(function.get_function_json()).get("bindings", [])
-        spec = next((b for b in bindings if b.get("type") == EVENT_HUB_TRIGGER), None)
+        spec = next((b for b in bindings if b.get("type") in (EVENT_HUB_TRIGGER, HTTP_TRIGGER)), None)
         if spec is None:
             continue
-        found.append(EventHubTrigger(
+        if spec["type"] == HTTP_TRIGGER:
+            name = function.get_function_name()
+            http.append(HttpFunction(
+                function=name, arg_name=str(spec["name"]), route=str(spec.get("route") or name).strip("/"),
+                methods=tuple(str(m).upper() for m in spec.get("methods") or ()),
+                auth_level=str(spec.get("authLevel", "FUNCTION")).upper(), call=function.get_user_function()))
+            continue
+        hubs.append(EventHubTrigger(
             function=function.get_function_name(), arg_name=str(spec["name"]), hub=str(spec["eventHubName"]),
             consumer_group=str(spec.get("consumerGroup") or "$Default"), connection=str(spec["connection"]),
             many=str(spec.get("cardinality", "one")).lower() == "many",
             data_type=str(spec.get("dataType", "")).lower(),
             retry=RetryPolicy.from_setting(function.get_settings_dict("retry_policy")),
             call=function.get_user_function()))
-    return found
+    return AppIndex(hubs, http)
+
+
+def event_hub_triggers(app: Any) -> list[EventHubTrigger]:
+    """Every function of `app` whose trigger is an Event Hub trigger, in registration order."""
+    return index(app).event_hub

@@ -1,4 +1,5 @@
-"""The host loop: one Event Hubs consumer per trigger, batches in, invocations, checkpoints.
+"""The host loop: one Event Hubs consumer per trigger, batches in, invocations, checkpoints; and
+the HTTP functions on loopback (devhost.http).
 
 Each trigger's hub is consumed with the SDK's `EventHubConsumerClient` (async), its consumer group
 and a `BlobCheckpointStore` in `AzureWebJobsStorage` (container `azure-webjobs-eventhub`), so
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .bindings import EventHubTrigger
+from .bindings import EventHubTrigger, HttpFunction
 from .hostjson import EventHubsOptions
 from .invoke import Invocation, invoke
 from .metadata import PartitionInfo, from_event_data, to_event, to_events
@@ -87,8 +88,12 @@ class FunctionsHost:
 
     def __init__(self, triggers: Sequence[EventHubTrigger], options: EventHubsOptions,
                  environ: Mapping[str, str] | None = None, load_balancing_interval: float = 10.0,
-                 on_batch: Callable[[str, str, int, Invocation], None] | None = None) -> None:
+                 on_batch: Callable[[str, str, int, Invocation], None] | None = None,
+                 http: Sequence[HttpFunction] = (), http_host: str = "127.0.0.1", http_port: int = 7071) -> None:
         self.triggers = list(triggers)
+        self.http = list(http)
+        self.http_host = http_host
+        self.http_port = http_port
         self.options = options
         self._env = os.environ if environ is None else environ
         self._lb_interval = load_balancing_interval
@@ -101,9 +106,14 @@ class FunctionsHost:
         self._stop.set()
 
     async def run(self) -> None:
-        if not self.triggers:
-            raise HostError("the app has no Event Hub triggers")
-        storage = connection_string(STORAGE_SETTING, self._env)
+        if not self.triggers and not self.http:
+            raise HostError("the app has no Event Hub or HTTP triggers")
+        storage = connection_string(STORAGE_SETTING, self._env) if self.triggers else ""
+        runner = None
+        if self.http:
+            from .http import serve
+
+            runner = await serve(self.http, self.http_host, self.http_port)
         tasks = [asyncio.create_task(self._consume(t, storage), name=t.function) for t in self.triggers]
         stopper = asyncio.create_task(asyncio.to_thread(self._stop.wait))
         await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -112,6 +122,8 @@ class FunctionsHost:
             await client.close()
         results = await asyncio.gather(*tasks, return_exceptions=True)
         await stopper
+        if runner is not None:
+            await runner.cleanup()
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 raise result

@@ -192,3 +192,56 @@ def test_the_real_signals_function_takes_host_batches() -> None:
         assert not dead.all()
     finally:
         runtime.reset()
+
+
+def test_http_functions_are_served(tmp_path: Path) -> None:
+    import asyncio
+    import socket
+    import textwrap
+    import urllib.request
+
+    from devhost.bindings import index
+    from devhost.http import serve
+
+    (tmp_path / "httpapp.py").write_text(textwrap.dedent('''
+        import azure.functions as func
+        app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+        @app.route(route="echo/{name}", methods=["POST"])
+        def echo(req: func.HttpRequest) -> func.HttpResponse:
+            body = f"{req.route_params['name']}:{req.params.get('q')}:{req.get_body().decode()}"
+            return func.HttpResponse(body, status_code=201, mimetype="text/plain")
+
+        @app.route(route="health", auth_level=func.AuthLevel.ANONYMOUS, methods=["GET"])
+        def health(req: func.HttpRequest) -> func.HttpResponse:
+            return func.HttpResponse('{"ok": true}', mimetype="application/json")
+    '''))
+    http = index(load_app("httpapp", tmp_path)).http
+    assert [(h.function, h.route, h.methods) for h in http] == [("echo", "echo/{name}", ("POST",)),
+                                                               ("health", "health", ("GET",))]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    async def exercise() -> list[tuple[int, bytes, str]]:
+        runner = await serve(http, "127.0.0.1", port)
+
+        def call(method: str, path: str, data: bytes | None = None) -> tuple[int, bytes, str]:
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/api/{path}", data=data, method=method)
+            try:
+                with urllib.request.urlopen(req, timeout=5) as r:
+                    return r.status, r.read(), r.headers.get("Content-Type", "")
+            except urllib.error.HTTPError as e:
+                return e.code, e.read(), e.headers.get("Content-Type", "")
+        try:
+            return [await asyncio.to_thread(call, "POST", "echo/bob?q=1", b"hi"),
+                    await asyncio.to_thread(call, "GET", "health"),
+                    await asyncio.to_thread(call, "GET", "echo/bob"),
+                    await asyncio.to_thread(call, "GET", "nothing")]
+        finally:
+            await runner.cleanup()
+
+    echo, health, wrong_method, missing = asyncio.run(exercise())
+    assert echo[:2] == (201, b"bob:1:hi")
+    assert health[0] == 200 and json.loads(health[1]) == {"ok": True} and health[2].startswith("application/json")
+    assert wrong_method[0] == 405 and missing[0] == 404
