@@ -19,6 +19,7 @@ from .errors import CliError
 COMMAND_MODULES: tuple[str, ...] = (
     "shared.cli.replay",
     "shared.cli.host",
+    "shared.cli.emulator",
 )
 
 
