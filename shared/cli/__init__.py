@@ -42,6 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"marketflow: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C: one line, no traceback; commands leave no half-written output behind.
+        print("marketflow: interrupted", file=sys.stderr)
+        return 130
 
 
 __all__ = ["CliError", "build_parser", "main"]

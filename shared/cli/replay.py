@@ -4,8 +4,13 @@ in-process pipeline, and the persisted trading state (kill switch)."""
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import math
+import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +35,18 @@ def _load(sources: Sequence[str], symbol: str | None, *, trades: bool = False) -
     paths = [Path(s) for s in sources]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
-        raise CliError(f"no such file: {', '.join(missing)}")
+        raise CliError(f"--source: no such file: {', '.join(missing)}")
     reader = read_trades if trades else read_klines
     with _progress(None, "reading trades" if trades else "reading") as bar:
         try:
             return reader(paths, symbol=symbol, progress=bar.update)
         except DataError as exc:
-            raise CliError(f"bad market data: {exc}") from None
+            first = exc.problems[0]
+            more = f" (and {exc.total - 1} more problems)" if exc.total > 1 else ""
+            raise CliError(f"bad market data: {first}{more}") from None
+        except ValueError as exc:
+            option = "--symbol" if symbol is not None and "symbol=" in str(exc) else "--source"
+            raise CliError(f"{option}: {exc}") from None
 
 
 class _TradeSeries:
@@ -49,35 +59,213 @@ class _TradeSeries:
         self.bars = bars
 
 
-def _replay(series: Any, strategy: str, params: dict[str, str], cash: float, commission: float,
-            risk: list[str], fee_mode: str, out: Path, interval: str | None = None) -> dict[str, Any]:
-    """Replay klines (`series.bars`) or, with `interval`, trades (`series` is the tick list)."""
-    from shared.pipeline.replay import run_replay, run_trade_replay
-    from shared.report import summarize, write_report
+@dataclass
+class ReplayOptions:
+    """One replay as the user asked for it (from the command line or a summary.json)."""
+
+    sources: list[str]
+    symbol: str | None
+    strategy: str
+    params: dict[str, str]
+    cash: float
+    commission: float
+    fee_mode: str
+    risk: list[str]
+    out: Path
+    trades: bool = False
+    interval: str = "1m"
+    expected_sha256: dict[str, str] = field(default_factory=dict)  # path -> digest (--from-summary)
+
+
+@dataclass
+class _Checked:
+    """What `_check` built from the options before any data is read."""
+
+    risk_config: Any
+    risk_sources: dict[str, str]
+    filters: Any
+    windows: dict[str, int]
+    params: dict[str, Any]  # every strategy parameter, defaults included
+
+
+def _check(opts: ReplayOptions) -> _Checked:
+    """Every check that needs no market data, so a bad option fails before the work."""
+    from shared.strategies import StrategyConfigError, create
+
+    if not (math.isfinite(opts.cash) and opts.cash > 0):
+        raise CliError(f"--cash: must be a finite number above 0, got {opts.cash!r}")
+    if not (math.isfinite(opts.commission) and 0 <= opts.commission < 1):
+        raise CliError(f"--commission: must be a finite rate in [0, 1), got {opts.commission!r}")
+    try:
+        strategy = create(opts.strategy, opts.params)
+    except StrategyConfigError as exc:
+        raise CliError(f"--strategy/--param: {exc}") from None
+    config, sources = _risk_config(opts.risk)
+    filters = _exchange_filters(config.exchange_info_file, sources["exchange_info_file"])
+    windows = {k: v for k, v in strategy.params.model_dump().items()
+               if isinstance(v, int) and "in bars" in (type(strategy.params).model_fields[k].description or "")}
+    return _Checked(config, sources, filters, windows, strategy.params.model_dump())
+
+
+def _risk_config(flags: list[str]) -> tuple[Any, dict[str, str]]:
+    """The effective RiskConfig (defaults < file < environment < --risk) and, per key, where its
+    value came from: default, file, environment or flag."""
     from shared.risk import RiskConfig
-    from shared.strategies import StrategyConfigError
 
     try:
-        config = RiskConfig.with_overrides(risk)
+        config = RiskConfig.with_overrides(flags)
     except ValueError as exc:
-        raise CliError(f"--risk: {exc}") from None
-    items = series if interval is not None else series.bars
-    with _progress(len(items), f"replay {series.symbol} {strategy}") as bar:
-        try:
-            if interval is None:
-                result = run_replay(series.bars, strategy, params, cash=cash, commission=commission,
-                                    fee_mode=fee_mode, risk_config=config,  # type: ignore[arg-type]
-                                    progress=bar.update)
+        raise CliError(f"--risk (or MARKETFLOW_RISK_*): {exc}") from None
+    flagged = {pair.partition("=")[0].strip().lower().replace("-", "_") for pair in flags}
+    env = {k.upper() for k in os.environ}
+    in_file = _risk_file_keys()
+    sources = {}
+    for name in RiskConfig.model_fields:
+        sources[name] = ("flag" if name in flagged else "environment" if f"MARKETFLOW_RISK_{name.upper()}" in env
+                         else "file" if name in in_file else "default")
+    return config, sources
+
+
+def _risk_file_keys() -> set[str]:
+    """Keys set by the risk config file named in MARKETFLOW_RISK_FILE (already validated)."""
+    import tomllib
+
+    from shared.risk.config import FILE_ENV
+
+    path = os.environ.get(FILE_ENV)
+    if not path:
+        return set()
+    text = Path(path).read_text(encoding="utf-8")
+    data = tomllib.loads(text) if path.lower().endswith(".toml") else json.loads(text)
+    if isinstance(data.get("risk"), dict):
+        data = data["risk"]
+    return {k for k, v in data.items() if v is not None}
+
+
+def _exchange_filters(path: Path | None, source: str) -> Any:
+    """The exchangeInfo filters, read and parsed now (not after the replay); None if unset."""
+    from shared.risk import ExchangeFilters
+    from shared.risk.filters import parse_exchange_info
+
+    if path is None:
+        return None
+    given = {"flag": "--risk", "environment": "MARKETFLOW_RISK_EXCHANGE_INFO_FILE",
+             "file": "the risk config file"}.get(source, source)
+    where = f"exchange_info_file {path} (from {given})"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise CliError(f"{where}: cannot read it ({reason})") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{where} line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg})") from None
+    try:
+        if not isinstance(doc, dict):
+            raise ValueError("the document is not a JSON object")
+        filters: ExchangeFilters = parse_exchange_info(doc)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CliError(f"{where}: not a Binance exchangeInfo document ({type(exc).__name__}: {exc})") from None
+    return filters
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _inputs(opts: ReplayOptions, data: Any, digests: dict[str, str]) -> list[dict[str, Any]]:
+    """Each source: its path, sha256, rows, first and last bar (trade) time."""
+    from shared.report.writer import iso_utc
+
+    items = data if opts.trades else data.bars
+    starts = [*data.starts, len(items)]
+    out = []
+    for i, source in enumerate(opts.sources):
+        lo, hi = starts[i], starts[i + 1]
+        first = last = None
+        if hi > lo:
+            if opts.trades:
+                first, last = iso_utc(items[lo].time), iso_utc(items[hi - 1].time)
             else:
-                result = run_trade_replay(series, strategy, params, interval=interval, cash=cash,
-                                          commission=commission, fee_mode=fee_mode,  # type: ignore[arg-type]
-                                          risk_config=config, progress=bar.update)
-                series = _TradeSeries(series, interval, result.bars)
-        except (StrategyConfigError, ValueError) as exc:
-            raise CliError(str(exc)) from None
-    write_report(result, out)
+                first, last = iso_utc(items[lo].open_time), iso_utc(items[hi - 1].open_time)
+        out.append({"path": str(Path(source).absolute()), "sha256": digests[source], "rows": hi - lo,
+                    "first_bar": first, "last_bar": last})
+    return out
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("marketflow")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _execute(opts: ReplayOptions) -> dict[str, Any]:
+    """Check the options, read the data, replay, write the report folder atomically, print."""
+    from shared.pipeline.replay import run_replay, run_trade_replay
+    from shared.report import summarize
+    from shared.report.folder import OutError, ReportFolder
+    from shared.report.writer import write_files
+    from shared.strategies import StrategyConfigError
+
+    checked = _check(opts)
+    try:
+        folder = ReportFolder(opts.out)
+    except OutError as exc:
+        raise CliError(f"--out: {exc}") from None
+    with folder:
+        digests = {}
+        for source in opts.sources:
+            path = Path(source)
+            if not path.is_file():
+                raise CliError(f"--source: no such file: {source}")
+            digests[source] = _sha256(path)
+            expected = opts.expected_sha256.get(source)
+            if expected is not None and expected != digests[source]:
+                raise CliError(f"--from-summary: {source} changed since the summary was written "
+                               f"(sha256 {digests[source][:16]}…, recorded {expected[:16]}…)")
+        data = _load(opts.sources, opts.symbol, trades=opts.trades)
+        n_items = len(data)
+        longest = max(checked.windows.items(), key=lambda kv: kv[1], default=None)
+        if longest is not None and not opts.trades and longest[1] > n_items:
+            print(f"marketflow: warning: {longest[0]}={longest[1]} bars is longer than the data ({n_items} bars): "
+                  "the strategy never decides", file=sys.stderr)
+        series: Any = data
+        with _progress(n_items, f"replay {data.symbol} {opts.strategy}") as bar:
+            try:
+                if not opts.trades:
+                    result = run_replay(data.bars, opts.strategy, opts.params, cash=opts.cash,
+                                        commission=opts.commission, fee_mode=opts.fee_mode,  # type: ignore[arg-type]
+                                        risk_config=checked.risk_config, exchange_filters=checked.filters,
+                                        progress=bar.update)
+                else:
+                    result = run_trade_replay(data, opts.strategy, opts.params, interval=opts.interval,
+                                              cash=opts.cash, commission=opts.commission,
+                                              fee_mode=opts.fee_mode,  # type: ignore[arg-type]
+                                              risk_config=checked.risk_config, exchange_filters=checked.filters,
+                                              progress=bar.update)
+                    series = _TradeSeries(data, opts.interval, result.bars)
+            except (StrategyConfigError, ValueError) as exc:
+                raise CliError(str(exc)) from None
+        risk_values = checked.risk_config.model_dump(mode="json")
+        extra = {
+            "version": _version(),
+            "config": {
+                "strategy": opts.strategy, "params": checked.params, "cash": opts.cash,
+                "commission": opts.commission, "fee_mode": opts.fee_mode, "symbol": data.symbol,
+                "trades": opts.trades, "interval": opts.interval if opts.trades else None,
+                "risk": {k: {"value": risk_values[k], "source": checked.risk_sources[k]} for k in risk_values},
+            },
+            "inputs": _inputs(opts, data, digests),
+        }
+        write_files(result, folder.staging, extra)
+        folder.commit()
     summary = summarize(result)
-    _print_summary(series, strategy, params, summary, out)
+    _print_summary(series, opts.strategy, opts.params, summary, opts.out)
     return summary
 
 
@@ -108,30 +296,77 @@ def _print_summary(series: Any, strategy: str, params: dict[str, str], s: dict[s
 def _params(pairs: list[str] | None) -> dict[str, str]:
     from shared.strategies import StrategyConfigError, parse_params
 
+    seen: dict[str, str] = {}
+    for pair in pairs or []:
+        key = pair.partition("=")[0].strip()
+        if key in seen:
+            raise CliError(f"--param: {key} given twice ({seen[key]}, {pair}); give each parameter once")
+        seen[key] = pair
     try:
         return parse_params(pairs)
     except StrategyConfigError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(f"--param: {exc}") from None
+
+
+def _flag_value(value: Any) -> str:
+    """A summary.json risk value as the `--risk KEY=VALUE` text that sets it again."""
+    if value is None:
+        return "none"
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def options_from_summary(path: Path, out: Path) -> ReplayOptions:
+    """The options of the replay that wrote `path` (a summary.json with `config` and `inputs`):
+    every risk limit is given as a flag, so neither the environment nor a file changes it."""
+    where = f"--from-summary {path}"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CliError(f"{where}: cannot read it ({exc.strerror or exc})") from None
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{where} line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg})") from None
+    config = summary.get("config") if isinstance(summary, dict) else None
+    inputs = summary.get("inputs") if isinstance(summary, dict) else None
+    if not isinstance(config, dict) or not isinstance(inputs, list) or not inputs:
+        raise CliError(f"{where}: no `config` and `inputs` (written by an older MarketFlow or not a summary)")
+    try:
+        return ReplayOptions(
+            sources=[str(i["path"]) for i in inputs], symbol=str(config["symbol"]), strategy=str(config["strategy"]),
+            params={str(k): str(v) for k, v in config["params"].items()}, cash=float(config["cash"]),
+            commission=float(config["commission"]), fee_mode=str(config["fee_mode"]),
+            risk=[f"{k}={_flag_value(v['value'])}" for k, v in config["risk"].items()], out=out,
+            trades=bool(config.get("trades")), interval=str(config.get("interval") or "1m"),
+            expected_sha256={str(i["path"]): str(i["sha256"]) for i in inputs})
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CliError(f"{where}: malformed config or inputs ({type(exc).__name__}: {exc})") from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from shared.samples import btcusdt_1m_paths
 
-    series = _load([str(p) for p in btcusdt_1m_paths()], None)
-    _replay(series, args.strategy, _params(args.param), args.cash, args.commission, args.risk,
-            args.fee_mode, Path(args.out))
+    _execute(ReplayOptions(sources=[str(p) for p in btcusdt_1m_paths()], symbol=None, strategy=args.strategy,
+                           params=_params(args.param), cash=args.cash, commission=args.commission,
+                           fee_mode=args.fee_mode, risk=args.risk, out=Path(args.out)))
     return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    if args.trades:
-        ticks = _load(args.source, args.symbol, trades=True)
-        _replay(ticks, args.strategy, _params(args.param), args.cash, args.commission, args.risk,
-                args.fee_mode, Path(args.out), interval=args.interval)
+    if args.from_summary:
+        given = [opt for opt, value in (("--source", args.source), ("--strategy", args.strategy),
+                                        ("--param", args.param), ("--risk", args.risk)) if value]
+        if given:
+            raise CliError(f"--from-summary reruns the recorded replay; drop {', '.join(given)}")
+        _execute(options_from_summary(Path(args.from_summary), Path(args.out)))
         return 0
-    series = _load(args.source, args.symbol)
-    _replay(series, args.strategy, _params(args.param), args.cash, args.commission, args.risk,
-            args.fee_mode, Path(args.out))
+    for opt, value in (("--source", args.source), ("--strategy", args.strategy)):
+        if not value:
+            raise CliError(f"{opt} is required (or --from-summary PATH)")
+    _execute(ReplayOptions(sources=args.source, symbol=args.symbol, strategy=args.strategy,
+                           params=_params(args.param), cash=args.cash, commission=args.commission,
+                           fee_mode=args.fee_mode, risk=args.risk, out=Path(args.out), trades=args.trades,
+                           interval=args.interval))
     return 0
 
 
@@ -188,7 +423,8 @@ def cmd_strategies(args: argparse.Namespace) -> int:
 
 def _add_replay_options(p: argparse.ArgumentParser, strategy_default: str | None) -> None:
     if strategy_default is None:
-        p.add_argument("--strategy", required=True, help="strategy name (see `marketflow strategies`)")
+        p.add_argument("--strategy", help="strategy name (see `marketflow strategies`); required unless "
+                                          "--from-summary")
     else:
         p.add_argument("--strategy", default=strategy_default, help="strategy name (default %(default)s)")
     p.add_argument("--param", action="append", metavar="K=V", help="strategy parameter, repeatable")
@@ -215,7 +451,11 @@ def register(sub: Any) -> None:
     rep = sub.add_parser("replay", help="replay any Binance kline files through the pipeline",
                          description="Replay Binance kline files (CSV or daily .zip, in time order) through "
                          "the whole pipeline and write a report folder.")
-    rep.add_argument("--source", nargs="+", required=True, metavar="PATH", help="kline files, in time order")
+    rep.add_argument("--source", nargs="+", metavar="PATH",
+                     help="kline files, in time order; required unless --from-summary")
+    rep.add_argument("--from-summary", metavar="SUMMARY.json",
+                     help="rerun the replay a summary.json records: same files (checked by sha256), strategy, "
+                          "parameters, cash, commission, fee mode and every risk limit")
     rep.add_argument("--symbol", help="symbol (default: from the file name)")
     rep.add_argument("--trades", action="store_true",
                      help="the files are trades (Binance trade archive or stream capture): they build bars, "

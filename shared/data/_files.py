@@ -23,6 +23,9 @@ from .quality import DataError, Problem
 US_THRESHOLD = 100_000_000_000_000
 # And at or above this it would be nanoseconds, which no Binance file uses.
 NS_THRESHOLD = 100_000_000_000_000_000
+# A time (in ms, after unit normalisation) at or after 2100-01-01 UTC is an error: market history
+# that far ahead is a unit or typing mistake (year 5138 is still a valid millisecond time).
+FUTURE_MS = 4_102_444_800_000
 CHUNK = 10_000  # rows between progress callbacks
 # Read and decoded at a time by `open_text`: about 1,800 Binance kline rows (a daily 1m file),
 # small enough for a reader's work on one piece to stay in cache, big enough for the per-piece

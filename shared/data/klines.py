@@ -24,7 +24,7 @@ from pyarrow import csv as pa_csv
 from shared.gc_pause import gc_paused
 from shared.market import INTERVAL_MS, Bar
 
-from ._files import CHUNK, NS_THRESHOLD, US_THRESHOLD, PathLike, as_paths, empty_file, open_text
+from ._files import CHUNK, FUTURE_MS, NS_THRESHOLD, US_THRESHOLD, PathLike, as_paths, empty_file, open_text
 from .quality import DataError, DataQuality, Gap, Problem, ProblemLog, fmt_ms
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class KlineSeries:
     symbol: str
     interval: str
     quality: DataQuality = field(default_factory=DataQuality)
+    starts: list[int] = field(default_factory=list)  # index of each file's first bar, in file order
 
     def __len__(self) -> int:
         return len(self.bars)
@@ -116,7 +117,8 @@ def read_klines(paths: PathLike | Iterable[PathLike], symbol: str | None = None,
         quality.first_open_time, quality.last_open_time = bars[0].open_time, bars[-1].open_time
     if not quality.ok:
         log.info("%s", quality.summary())
-    return KlineSeries(bars=bars, symbol=symbol, interval=interval, quality=quality)
+    return KlineSeries(bars=bars, symbol=symbol, interval=interval, quality=quality,
+                       starts=[start for start, _ in file_starts])
 
 
 def _resolve_names(files: list[Path], symbol: str | None,
@@ -307,7 +309,7 @@ def _columns(cols: list[np.ndarray], prev: int, symbol: str, interval: str, bars
         if ct.min() < us or ct.max() >= NS_THRESHOLD:
             return None
         ct = ct // 1000
-    if not (ot <= ct).all():
+    if not (ot <= ct).all() or ct.max() >= FUTURE_MS:
         return None
     # 0 < low <= open, close <= high < inf and 0 <= volume < inf; a NaN fails every comparison.
     if not ((lo > 0.0) & (lo <= o) & (o <= h) & (lo <= c) & (c <= h) & (h < _INF) & (v >= 0.0)
@@ -365,6 +367,7 @@ def _rows(source: str, lines: list[str], first_line: int, symbol: str, interval:
     misaligned = quality.misaligned
     inf = _INF
     us = US_THRESHOLD
+    future = FUTURE_MS
     for line_no, line in enumerate(lines, first_line):
         row = line.split(",")
         try:
@@ -382,7 +385,7 @@ def _rows(source: str, lines: list[str], first_line: int, symbol: str, interval:
                 ot //= 1000
             if us <= ct < NS_THRESHOLD:
                 ct //= 1000
-        if prev < ot <= ct < us and len(row) == N_COLUMNS and 0.0 < lo <= o <= h and lo <= c <= h < inf \
+        if prev < ot <= ct < future and len(row) == N_COLUMNS and 0.0 < lo <= o <= h and lo <= c <= h < inf \
                 and 0.0 <= v < inf:
             if ot != prev + ims and prev >= 0:
                 step = ot - prev
@@ -437,6 +440,9 @@ def _diagnose(row: list[str], prev: int, bars: list[Bar],
         ct //= 1000
     if 0 <= ct < ot:
         out.append(("close_time", f"close_time {ct} is before open_time {ot}"))
+    for name, t in (("open_time", ot), ("close_time", ct)):
+        if FUTURE_MS <= t < US_THRESHOLD:
+            out.append((name, f"time {t} ({fmt_ms(t)}) is after {fmt_ms(FUTURE_MS)}: not market history"))
     o, h, lo, c, v = (float(values[k]) for k in ("open", "high", "low", "close", "volume"))
     for name, price in (("open", o), ("high", h), ("low", lo), ("close", c)):
         if price <= 0.0:

@@ -43,6 +43,7 @@ class TickList(list[Tick]):
 
     quality: TradeQuality
     symbol: str
+    starts: list[int]  # index of each file's first tick, in file order
 
 
 class _Layout:
@@ -89,7 +90,9 @@ def read_trades(paths: PathLike | Iterable[PathLike], symbol: str | None = None,
     quality = TradeQuality()
     problems = ProblemLog()
     prev_id, prev_t, rows_done = -1, 0, 0
+    ticks.starts = []
     for i, path in enumerate(files):
+        ticks.starts.append(len(ticks))
         source, lines = read_lines(path)
         layout = _layout(source, lines[0])
         symbol = _file_symbol(path, source, lines, layout, symbol)

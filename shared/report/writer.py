@@ -18,6 +18,7 @@ from pathlib import Path
 from string import Template
 from typing import TYPE_CHECKING, Any
 
+from .folder import ReportFolder
 from .metrics import drawdown_pct, summarize, trade_bars
 from .svg import Chart, Marker, Segment, Series
 
@@ -80,8 +81,9 @@ def _open_position(result: ReplayResult) -> dict[str, Any] | None:
     }
 
 
-def build_summary(result: ReplayResult) -> dict[str, Any]:
-    """summary.json's content: `summarize` first, then what the run was (extra keys)."""
+def build_summary(result: ReplayResult, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """summary.json's content: `summarize` first, then what the run was, then `extra` (the CLI's
+    `config`, `inputs` and `version`: what `--from-summary` reruns)."""
     bars = result.bars
     out = dict(summarize(result))
     out.update({
@@ -97,14 +99,23 @@ def build_summary(result: ReplayResult) -> dict[str, Any]:
         "elapsed_s": result.elapsed_s,
         "open_position": _open_position(result),
     })
+    out.update(extra or {})
     return _json_safe(out)
 
 
-def write_report(result: ReplayResult, out_dir: Path) -> Path:
-    """Write the four report files into `out_dir` (created if needed); returns report.html's path."""
+def write_report(result: ReplayResult, out_dir: Path, extra: Mapping[str, Any] | None = None) -> Path:
+    """Write the four report files as one folder `out_dir` (see `ReportFolder`: all of them or none,
+    an earlier report there replaced whole); returns report.html's path."""
+    with ReportFolder(Path(out_dir)) as folder:
+        write_files(result, folder.staging, extra)
+        folder.commit()
+    return Path(out_dir) / "report.html"
+
+
+def write_files(result: ReplayResult, out_dir: Path, extra: Mapping[str, Any] | None = None) -> Path:
+    """Write the four report files into the existing folder `out_dir`; returns report.html's path."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    summary = build_summary(result)
+    summary = build_summary(result, extra)
     (out_dir / "summary.json").write_text(
         json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n", encoding="utf-8")
     _write_trades(result.trades, out_dir / "trades.csv")
@@ -242,6 +253,7 @@ def render_html(result: ReplayResult, summary: Mapping[str, Any] | None = None) 
                     "commissions, red: it lost" + ("; blue: the position still open at the end" if op else "")
                     + ". Hover a marker for its details."),
         trades_table=_trades_table(result),
+        config=_config_html(s),
         footer=("MarketFlow · times in UTC · equity marked at each bar's close · figures follow "
                 "backtesting.py 0.6.6's definitions (shared/report/metrics.py)"),
     )
@@ -288,6 +300,37 @@ def _charts(result: ReplayResult, x_range: tuple[int, int]) -> tuple[str, str, s
     price = Chart("price", f"{result.symbol} close with trades", [Series("Close", times, closes, _PRICE, width=1.1)],
                   x_range, _axis_number, height=400, markers=markers, segments=segments, legend_extra=legend)
     return equity.render(), drawdown.render(), price.render()
+
+
+def _config_html(s: Mapping[str, Any]) -> str:
+    """The run's configuration and inputs (summary.json's `config` and `inputs`), as tables."""
+    config = s.get("config")
+    if not isinstance(config, Mapping):
+        return '<p class="note">No configuration recorded (written by the library, not the CLI).</p>'
+    params = ", ".join(f"{k}={v}" for k, v in (config.get("params") or {}).items()) or "defaults"
+    rows = [("strategy", f"{config.get('strategy')} ({params})", ""), ("cash", str(config.get("cash")), ""),
+            ("commission", str(config.get("commission")), ""), ("fee mode", str(config.get("fee_mode")), "")]
+    rows += [(f"risk.{key}", json.dumps(item.get("value")), str(item.get("source", "")))
+             for key, item in (config.get("risk") or {}).items()]
+    body = "\n".join(f'<tr><td class="t">{escape(k)}</td><td class="t">{escape(v)}</td>'
+                     f'<td class="t">{escape(src)}</td></tr>' for k, v, src in rows)
+    out = ['<div class="scroll"><table>\n<thead><tr><th class="t">Setting</th><th class="t">Value</th>'
+           '<th class="t">From</th></tr></thead>\n<tbody>\n' + body + "\n</tbody>\n</table></div>"]
+    inputs = s.get("inputs") or []
+    if inputs:
+        irows = "\n".join(
+            f'<tr><td class="t">{escape(str(i.get("path")))}</td><td class="t"><code>'
+            f'{escape(str(i.get("sha256"))[:16])}…</code></td><td>{i.get("rows", 0):,}</td>'
+            f'<td class="t">{escape(str(i.get("first_bar")))}</td><td class="t">{escape(str(i.get("last_bar")))}</td>'
+            "</tr>" for i in inputs)
+        out.append('<div class="scroll" style="margin-top:10px"><table>\n<thead><tr><th class="t">Input</th>'
+                   '<th class="t">sha256</th><th>Rows</th><th class="t">First</th><th class="t">Last</th></tr>'
+                   "</thead>\n<tbody>\n" + irows + "\n</tbody>\n</table></div>")
+    version = s.get("version")
+    if version:
+        out.append(f'<p class="note">MarketFlow {escape(str(version))}. Rerun: '
+                   "<code>marketflow replay --from-summary summary.json --out DIR</code></p>")
+    return "\n".join(out)
 
 
 def _trades_table(result: ReplayResult) -> str:
