@@ -769,6 +769,29 @@ def verify_signature(acct: Account, raw_query: str, body: bytes) -> bool:
     return True
 
 
+class FakeBinanceThread:
+    """The fake on its own event loop in a background thread, for code under test that runs its
+    own loop (a CLI command's `asyncio.run`). `with FakeBinanceThread() as fake: ...`."""
+
+    def __init__(self, **kw: Any) -> None:
+        import threading
+
+        self.fake = FakeBinance(**kw)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-binance", daemon=True)
+
+    def __enter__(self) -> FakeBinance:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.fake.start(), self._loop).result(10)
+        return self.fake
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.fake.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
 async def _serve(port: int) -> None:
     fake = FakeBinance()
     fake.add_hmac_account(DOC_API_KEY, DOC_SECRET)
