@@ -9,6 +9,7 @@ import json
 import math
 import os
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,6 +218,7 @@ def _execute(opts: ReplayOptions) -> dict[str, Any]:
         folder = ReportFolder(opts.out)
     except OutError as exc:
         raise CliError(f"--out: {exc}") from None
+    started = time.perf_counter()
     with folder:
         digests = {}
         for source in opts.sources:
@@ -229,6 +231,7 @@ def _execute(opts: ReplayOptions) -> dict[str, Any]:
                 raise CliError(f"--from-summary: {source} changed since the summary was written "
                                f"(sha256 {digests[source][:16]}…, recorded {expected[:16]}…)")
         data = _load(opts.sources, opts.symbol, trades=opts.trades)
+        loaded = time.perf_counter()
         n_items = len(data)
         longest = max(checked.windows.items(), key=lambda kv: kv[1], default=None)
         if longest is not None and not opts.trades and longest[1] > n_items:
@@ -251,6 +254,7 @@ def _execute(opts: ReplayOptions) -> dict[str, Any]:
                     series = _TradeSeries(data, opts.interval, result.bars)
             except (StrategyConfigError, ValueError) as exc:
                 raise CliError(str(exc)) from None
+        replayed = time.perf_counter()
         risk_values = checked.risk_config.model_dump(mode="json")
         extra = {
             "version": _version(),
@@ -265,11 +269,13 @@ def _execute(opts: ReplayOptions) -> dict[str, Any]:
         write_files(result, folder.staging, extra)
         folder.commit()
     summary = summarize(result)
-    _print_summary(series, opts.strategy, opts.params, summary, opts.out)
+    phases = {"load": loaded - started, "replay": replayed - loaded, "report": time.perf_counter() - replayed}
+    _print_summary(series, opts.strategy, opts.params, summary, opts.out, phases)
     return summary
 
 
-def _print_summary(series: Any, strategy: str, params: dict[str, str], s: dict[str, Any], out: Path) -> None:
+def _print_summary(series: Any, strategy: str, params: dict[str, str], s: dict[str, Any], out: Path,
+                   phases: dict[str, float]) -> None:
     bars = series.bars
     p = ", ".join(f"{k}={v}" for k, v in params.items()) or "defaults"
     rows = [
@@ -286,6 +292,7 @@ def _print_summary(series: Any, strategy: str, params: dict[str, str], s: dict[s
         ("events", f"{s['events']} ({s['events_per_s']:,.0f}/s)"),
         ("rejections", ", ".join(f"{k} {v}" for k, v in sorted(s["rejections"].items())) or "none"),
         ("reduced", f"{s['reduced']}"),
+        ("time", ", ".join(f"{k} {v:.3f} s" for k, v in phases.items())),
         ("report", str(out / "report.html")),
     ]
     width = max(len(k) for k, _ in rows)

@@ -3,8 +3,8 @@
 MarketFlow's replay is checked against backtesting.py trade for trade, so its headline numbers
 must mean the same thing: a user comparing our report with a backtesting.py run should see the
 same Return, Win Rate, Exposure and Max. Drawdown, not numbers that differ by definition. Each
-figure is computed with the same float operations in the same order as `backtesting._stats`,
-in plain Python (numpy is not a runtime dependency).
+figure is computed with the same float operations in the same order as `backtesting._stats`
+(numpy's element-wise operations, which are those of plain Python floats).
 """
 
 from __future__ import annotations
@@ -12,7 +12,10 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 if TYPE_CHECKING:
     from shared.market import Bar
@@ -38,20 +41,40 @@ def bar_index(open_times: Sequence[int], time: int) -> int:
     return i
 
 
-def trade_bars(bars: Sequence[Bar], trades: Sequence[ClosedTrade]) -> list[tuple[int, int]]:
+def open_times_of(bars: Sequence[Bar]) -> np.ndarray:
+    """The bars' open times as an int64 array."""
+    return np.fromiter(map(attrgetter("open_time"), bars), dtype=np.int64, count=len(bars))
+
+
+def trade_bars(bars: Sequence[Bar], trades: Sequence[ClosedTrade],
+               open_times: np.ndarray | None = None) -> list[tuple[int, int]]:
     """(entry bar, exit bar) index of each closed trade: backtesting.py's EntryBar/ExitBar.
 
     A fill time equal to a bar's open maps to that bar (its first occurrence, should the bars hold
     a redelivered copy); any other time goes through `bar_index`, which needs time-ordered bars.
+    `open_times` (`open_times_of(bars)`) may be passed when the caller has it already.
     """
-    open_times = [b.open_time for b in bars]
+    times = open_times_of(bars) if open_times is None else open_times
+    if not trades:
+        return []
+    if len(times) and bool((np.diff(times) > 0).all()):
+        # Strictly increasing (every replay's bars): both rules are a binary search.
+        fills = np.array([(t.entry_time, t.exit_time) for t in trades], dtype=np.int64).ravel()
+        left = np.searchsorted(times, fills, side="left")
+        exact_hit = (left < len(times)) & (times[np.minimum(left, len(times) - 1)] == fills)
+        idx = np.where(exact_hit, left, np.searchsorted(times, fills, side="right") - 1)
+        if (idx < 0).any():
+            raise ValueError(f"time {int(fills[np.argmax(idx < 0)])} is before the first bar ({int(times[0])})")
+        flat = idx.tolist()
+        return list(zip(flat[0::2], flat[1::2], strict=True))
+    listed: list[int] = times.tolist()
     exact: dict[int, int] = {}
-    for i, t in enumerate(open_times):
+    for i, t in enumerate(listed):
         exact.setdefault(t, i)
 
     def index(time: int) -> int:
         i = exact.get(time)
-        return i if i is not None else bar_index(open_times, time)
+        return i if i is not None else bar_index(listed, time)
 
     return [(index(t.entry_time), index(t.exit_time)) for t in trades]
 
@@ -73,32 +96,29 @@ def exposure_pct(n_bars: int, spans: Sequence[tuple[int, int]]) -> float:
     return sum(exposed) / n_bars * 100
 
 
-def drawdown_pct(equity: Sequence[float]) -> list[float]:
-    """Drawdown of each point from the running peak, in % (<= 0), as `1 - equity/peak`."""
-    out: list[float] = []
-    peak = float("-inf")
-    for e in equity:
-        if e > peak:
-            peak = e
-        out.append(-(1 - e / peak) * 100 if peak > 0 else 0.0)
-    return out
+def _fall(equity: Sequence[float] | np.ndarray) -> np.ndarray:
+    """`1 - equity/peak` at each point (the running peak), 0 where the peak is not positive."""
+    eq = np.asarray(equity, dtype=np.float64)
+    if not len(eq):
+        return eq
+    peak = np.maximum.accumulate(eq)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(peak > 0, 1 - eq / peak, 0.0)
 
 
-def max_drawdown_pct(equity: Sequence[float]) -> float:
+def drawdown_pct(equity: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Drawdown of each point from the running peak, in % (<= 0), as `-(1 - equity/peak) * 100`."""
+    return -_fall(equity) * 100
+
+
+def max_drawdown_pct(equity: Sequence[float] | np.ndarray) -> float:
     """Deepest peak-to-trough fall of the close-marked equity curve, as a negative %.
 
     backtesting.py: `-(1 - equity / maximum.accumulate(equity)).max() * 100`; a curve that never
     falls gives -0.0, which is what it prints too.
     """
-    peak = float("-inf")
-    worst = 0.0
-    for e in equity:
-        if e > peak:
-            peak = e
-        if peak > 0:
-            dd = 1 - e / peak
-            if dd > worst:
-                worst = dd
+    fall = _fall(equity)
+    worst = max(float(fall.max()), 0.0) if len(fall) else 0.0
     return -worst * 100
 
 
@@ -118,7 +138,7 @@ def return_pct(final_equity: float, cash: float) -> float:
     return (final_equity - cash) / cash * 100
 
 
-def summarize(result: ReplayResult) -> dict[str, Any]:
+def summarize(result: ReplayResult, open_times: np.ndarray | None = None) -> dict[str, Any]:
     """The headline figures of a replay, with backtesting.py's definitions.
 
     - n_trades: closed round trips only; a position still open at the end is not a trade.
@@ -140,7 +160,7 @@ def summarize(result: ReplayResult) -> dict[str, Any]:
     """
     bars = result.bars
     trades = result.trades
-    spans = trade_bars(bars, trades)
+    spans = trade_bars(bars, trades, open_times)
     elapsed = result.elapsed_s
     return {
         "n_trades": len(trades),

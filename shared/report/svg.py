@@ -2,7 +2,7 @@
 
 The report must open offline, from a file, on a machine without our Python packages: no chart
 library, no script, no CDN. So the charts are static SVG written here. Long series are cut to a
-few thousand points with a min/max per bucket, which keeps the file small while every spike (a
+min and max per pixel column (numpy), which keeps the file small while every spike (a
 flash crash, the deepest drawdown) still shows at its true height.
 """
 
@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html import escape
+
+import numpy as np
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
@@ -33,12 +35,26 @@ def utc(ms: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=ms)
 
 
-def downsample(xs: Sequence[float], ys: Sequence[float], target: int = 2000) -> tuple[list[float], list[float]]:
-    """At most about `target` points: the min and the max of each bucket, in their order.
+def _extremes(ys: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per bucket (`starts`: the sorted first index of each, the first 0), the index of its first
+    minimum and of its first maximum; sorted, each index once."""
+    mins = np.minimum.reduceat(ys, starts)
+    maxs = np.maximum.reduceat(ys, starts)
+    bucket = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(ys))))
+    picked = []
+    for extreme in (mins, maxs):
+        hits = np.flatnonzero(ys == extreme[bucket])
+        _, first = np.unique(bucket[hits], return_index=True)
+        picked.append(hits[first])
+    return np.unique(np.concatenate(picked))
 
-    Averaging or striding would hide a one-bar spike; keeping both extremes of each bucket
-    draws the same envelope as the full series at screen resolution. First and last points are
-    always kept so the line spans the whole axis.
+
+def downsample(xs: Sequence[float], ys: Sequence[float], target: int = 2000) -> tuple[list[float], list[float]]:
+    """At most about `target` points: the min and the max of each of equal-count buckets, in
+    their order (first and last points always kept, so the line spans the whole axis).
+
+    Averaging or striding would hide a one-bar spike; keeping both extremes of each bucket draws
+    the same envelope as the full series at screen resolution.
     """
     n = len(xs)
     if n != len(ys):
@@ -46,26 +62,24 @@ def downsample(xs: Sequence[float], ys: Sequence[float], target: int = 2000) -> 
     if n <= target or target < 4:
         return list(xs), list(ys)
     buckets = (target - 2) // 2
-    out: list[int] = [0]
-    for b in range(buckets):
-        lo = 1 + (n - 2) * b // buckets
-        hi = 1 + (n - 2) * (b + 1) // buckets
-        if hi <= lo:
-            continue
-        i_min = i_max = lo
-        v_min = v_max = ys[lo]
-        for i in range(lo + 1, hi):
-            v = ys[i]
-            if v < v_min:
-                v_min, i_min = v, i
-            elif v > v_max:
-                v_max, i_max = v, i
-        if i_min == i_max:
-            out.append(i_min)
-        else:
-            out.extend((i_min, i_max) if i_min < i_max else (i_max, i_min))
-    out.append(n - 1)
-    return [xs[i] for i in out], [ys[i] for i in out]
+    starts = np.unique((n - 2) * np.arange(buckets) // buckets)
+    inner = _extremes(np.asarray(ys, dtype=np.float64)[1:n - 1], starts) + 1
+    keep = np.concatenate(([0], inner, [n - 1]))
+    return np.asarray(xs)[keep].tolist(), np.asarray(ys)[keep].tolist()
+
+
+def pixel_envelope(xs: np.ndarray, ys: np.ndarray, x0: float, x1: float,
+                   columns: int) -> tuple[np.ndarray, np.ndarray]:
+    """The points of a time-ordered series the browser needs at `columns` pixel columns across
+    [x0, x1]: in each column its minimum and maximum (so no spike is lost), plus the first and
+    last points. A series no longer than two points a column is returned as it is."""
+    n = len(xs)
+    if n <= 2 * columns or n < 3:
+        return xs, ys
+    col = ((xs - x0) * (columns / (x1 - x0))).astype(np.int64)
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(col)) + 1))
+    keep = np.union1d(_extremes(ys, starts), [0, n - 1])
+    return xs[keep], ys[keep]
 
 
 def nice_ticks(lo: float, hi: float, count: int = 6) -> list[float]:
@@ -150,8 +164,8 @@ class Series:
     """One line (optionally filled down to `fill_to`) of a chart."""
 
     name: str
-    xs: Sequence[float]
-    ys: Sequence[float]
+    xs: Sequence[float] | np.ndarray
+    ys: Sequence[float] | np.ndarray
     color: str
     width: float = 1.5
     dash: str = ""
@@ -260,13 +274,16 @@ class Chart:
                 out.append(f'<text x="{x:.1f}" y="{top + ph + 35}" class="xlab ctx">{escape(ctx)}</text>')
         out.append(f'<g clip-path="url(#{cid}-clip)">')
         for s in self.series:
-            xs, ys = downsample(s.xs, s.ys)
-            if not xs:
+            if not len(s.xs):
                 continue
-            pts = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys, strict=True))
+            xs, ys = pixel_envelope(np.asarray(s.xs, dtype=np.float64), np.asarray(s.ys, dtype=np.float64),
+                                    x0, x1, pw)
+            px = (left + (xs - x0) / (x1 - x0) * pw).tolist()  # sx and sy, on arrays
+            py = (top + (hi - ys) / (hi - lo) * ph).tolist()
+            pts = " ".join([f"{x:.1f},{y:.1f}" for x, y in zip(px, py, strict=True)])
             if s.fill_to is not None:
                 base = sy(s.fill_to)
-                area = f"M{sx(xs[0]):.1f},{base:.1f} L{pts} L{sx(xs[-1]):.1f},{base:.1f} Z"
+                area = f"M{px[0]:.1f},{base:.1f} L{pts} L{px[-1]:.1f},{base:.1f} Z"
                 out.append(f'<path d="{area}" fill="{s.color}" fill-opacity="{s.fill_opacity}" stroke="none"/>')
             dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
             out.append(f'<polyline points="{pts}" fill="none" stroke="{s.color}" stroke-width="{s.width}"'
@@ -314,9 +331,13 @@ def _triangle(x: float, y: float, up: bool, color: str, title: str, s: float = 5
 
 
 def _y_extent(series: Sequence[Series], markers: Sequence[Marker]) -> tuple[float, float]:
-    values = [y for s in series for y in s.ys if math.isfinite(y)]
-    values += [m.y for m in markers if math.isfinite(m.y)]
+    values = [m.y for m in markers if math.isfinite(m.y)]
     values += [s.fill_to for s in series if s.fill_to is not None]
+    for s in series:
+        ys = np.asarray(s.ys, dtype=np.float64)
+        ys = ys[np.isfinite(ys)]
+        if len(ys):
+            values += [float(ys.min()), float(ys.max())]
     if not values:
         return 0.0, 1.0
     lo, hi = min(values), max(values)

@@ -14,12 +14,15 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from html import escape
 from importlib import resources
+from operator import attrgetter
 from pathlib import Path
 from string import Template
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .folder import ReportFolder
-from .metrics import drawdown_pct, summarize, trade_bars
+from .metrics import drawdown_pct, open_times_of, summarize, trade_bars
 from .svg import Chart, Marker, Segment, Series
 
 if TYPE_CHECKING:
@@ -81,11 +84,12 @@ def _open_position(result: ReplayResult) -> dict[str, Any] | None:
     }
 
 
-def build_summary(result: ReplayResult, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def build_summary(result: ReplayResult, extra: Mapping[str, Any] | None = None,
+                  open_times: np.ndarray | None = None) -> dict[str, Any]:
     """summary.json's content: `summarize` first, then what the run was, then `extra` (the CLI's
     `config`, `inputs` and `version`: what `--from-summary` reruns)."""
     bars = result.bars
-    out = dict(summarize(result))
+    out = dict(summarize(result, open_times))
     out.update({
         "symbol": result.symbol,
         "interval": bars[0].interval if bars else None,
@@ -112,35 +116,63 @@ def write_report(result: ReplayResult, out_dir: Path, extra: Mapping[str, Any] |
     return Path(out_dir) / "report.html"
 
 
-def write_files(result: ReplayResult, out_dir: Path, extra: Mapping[str, Any] | None = None) -> Path:
-    """Write the four report files into the existing folder `out_dir`; returns report.html's path."""
+def write_files(result: ReplayResult, out_dir: Path, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Write the four report files into the existing folder `out_dir`; returns the summary."""
     out_dir = Path(out_dir)
-    summary = build_summary(result, extra)
+    open_times = open_times_of(result.bars)  # once, for every file
+    summary = build_summary(result, extra, open_times)
     (out_dir / "summary.json").write_text(
         json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n", encoding="utf-8")
     _write_trades(result.trades, out_dir / "trades.csv")
-    _write_equity(result, out_dir / "equity.csv")
-    html_path = out_dir / "report.html"
-    html_path.write_text(render_html(result, summary), encoding="utf-8")
-    return html_path
+    _write_equity(result, out_dir / "equity.csv", open_times)
+    (out_dir / "report.html").write_text(render_html(result, summary, open_times), encoding="utf-8")
+    return summary
+
+
+def iso_utc_array(ms: np.ndarray) -> list[str]:
+    """`iso_utc` of each element of an int64 array of Unix ms, vectorized: each distinct day and
+    each distinct time of day is formatted once (a replay has few of either), then joined."""
+    day, of_day = np.divmod(np.asarray(ms, dtype=np.int64), 86_400_000)
+    days, day_at = np.unique(day, return_inverse=True)
+    dates = np.datetime_as_string(days.astype("datetime64[D]")).tolist()
+    clocks, clock_at = np.unique(of_day, return_inverse=True)
+    clock = [f"T{t // 3_600_000:02d}:{t // 60_000 % 60:02d}:{t // 1000 % 60:02d}"
+             + (f".{t % 1000:03d}Z" if t % 1000 else "Z") for t in clocks.tolist()]
+    return [dates[d] + clock[c] for d, c in zip(day_at.tolist(), clock_at.tolist(), strict=True)]
 
 
 def _write_trades(trades: Sequence[ClosedTrade], path: Path) -> None:
+    times = iso_utc_array(np.array([(t.entry_time, t.exit_time) for t in trades], dtype=np.int64).ravel())
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(TRADE_COLUMNS)
-        for t in trades:
-            w.writerow((iso_utc(t.entry_time), iso_utc(t.exit_time), repr(float(t.entry_price)),
-                        repr(float(t.exit_price)), repr(float(t.size)), repr(float(t.pnl)),
-                        repr(float(t.return_pct))))
+        for i, t in enumerate(trades):
+            w.writerow((times[2 * i], times[2 * i + 1], repr(float(t.entry_price)), repr(float(t.exit_price)),
+                        repr(float(t.size)), repr(float(t.pnl)), repr(float(t.return_pct))))
 
 
-def _write_equity(result: ReplayResult, path: Path) -> None:
+def _write_equity(result: ReplayResult, path: Path, open_times: np.ndarray | None = None) -> None:
+    """time,equity per bar: times formatted by numpy in one call, equity as `repr` (full precision)."""
+    times = iso_utc_array(open_times_of(result.bars) if open_times is None else open_times)
+    if len(times) != len(result.equity):
+        raise ValueError("bars and equity differ in length")
     with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(EQUITY_COLUMNS)
-        for bar, eq in zip(result.bars, result.equity, strict=True):
-            w.writerow((iso_utc(bar.open_time), repr(float(eq))))
+        fh.write(",".join(EQUITY_COLUMNS) + "\n")
+        if times:
+            fh.write("\n".join(map(",".join, zip(times, repr_floats(result.equity), strict=True))) + "\n")
+
+
+def repr_floats(values: Sequence[float]) -> list[str]:
+    """`repr` of each value (full precision), formatting each run of equal values once: an equity
+    curve repeats its value on every bar without a position. Values are compared by their bits,
+    so -0.0 and 0.0 stay distinct."""
+    bits = np.asarray(values, dtype=np.float64).view(np.int64)
+    if not len(bits):
+        return []
+    starts = np.concatenate(([0], np.flatnonzero(bits[1:] != bits[:-1]) + 1))
+    text = list(map(repr, bits[starts].view(np.float64).tolist()))
+    run = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(bits))))
+    return [text[i] for i in run.tolist()]
 
 
 # -- HTML ------------------------------------------------------------------------------------
@@ -193,15 +225,17 @@ def _axis_pct(v: float, decimals: int) -> str:
     return f"{v:,.{decimals}f} %"
 
 
-def render_html(result: ReplayResult, summary: Mapping[str, Any] | None = None) -> str:
+def render_html(result: ReplayResult, summary: Mapping[str, Any] | None = None,
+                open_times: np.ndarray | None = None) -> str:
     """The self-contained HTML report (inline CSS and SVG only)."""
-    s = dict(summary) if summary is not None else build_summary(result)
+    times = open_times_of(result.bars) if open_times is None else open_times
+    s = dict(summary) if summary is not None else build_summary(result, None, times)
     bars = result.bars
     symbol = result.symbol
     interval = bars[0].interval if bars else ""
     params = ", ".join(f"{k}={v}" for k, v in result.params.items()) or "defaults"
-    times = [b.open_time for b in bars]
-    x_range = (times[0], times[-1]) if times else (0, 1)
+    x_range = (int(times[0]), int(times[-1])) if len(times) else (0, 1)
+    spans = trade_bars(bars, result.trades, times)
 
     ret = s["return_pct"]
     cards = [
@@ -234,11 +268,11 @@ def render_html(result: ReplayResult, summary: Mapping[str, Any] | None = None) 
             f"{_num(op['unrealized_pnl'], 2, sign=True)} at the last close. It is in the final equity and "
             "the return, not in the trades, win rate, exposure or commissions.</p>")
 
-    equity_svg, drawdown_svg, price_svg = _charts(result, x_range)
+    equity_svg, drawdown_svg, price_svg = _charts(result, x_range, times, spans)
     page = Template(resources.files("shared.report").joinpath("template.html").read_text(encoding="utf-8"))
     title = f"{symbol} {interval} {result.strategy} — MarketFlow replay"
-    first = _human_utc(times[0]) if times else ""
-    last = _human_utc(times[-1]) if times else ""
+    first = _human_utc(int(times[0])) if len(times) else ""
+    last = _human_utc(int(times[-1])) if len(times) else ""
     return page.substitute(
         title=escape(title),
         heading=escape(f"{symbol} {interval} · {result.strategy} ({params})"),
@@ -252,34 +286,34 @@ def render_html(result: ReplayResult, summary: Mapping[str, Any] | None = None) 
         price_note=("▲ entry fill and ▼ exit fill, at the fill bar's open; green: the trade won after "
                     "commissions, red: it lost" + ("; blue: the position still open at the end" if op else "")
                     + ". Hover a marker for its details."),
-        trades_table=_trades_table(result),
+        trades_table=_trades_table(result, spans),
         config=_config_html(s),
         footer=("MarketFlow · times in UTC · equity marked at each bar's close · figures follow "
                 "backtesting.py 0.6.6's definitions (shared/report/metrics.py)"),
     )
 
 
-def _charts(result: ReplayResult, x_range: tuple[int, int]) -> tuple[str, str, str]:
+def _charts(result: ReplayResult, x_range: tuple[int, int], times: np.ndarray,
+            spans: list[tuple[int, int]]) -> tuple[str, str, str]:
     bars = result.bars
-    times = [b.open_time for b in bars]
-    closes = [b.close for b in bars]
+    closes = np.fromiter(map(attrgetter("close"), bars), dtype=np.float64, count=len(bars))
     cash = result.cash
-    series = [Series("Strategy equity", times, result.equity, _EQUITY, width=1.8)]
-    if closes and closes[0] > 0:
+    curve = np.asarray(result.equity, dtype=np.float64)
+    series = [Series("Strategy equity", times, curve, _EQUITY, width=1.8)]
+    if len(closes) and closes[0] > 0:
         base = closes[0]
-        series.insert(0, Series("Buy & hold", times, [cash * c / base for c in closes], _BUYHOLD, width=1.2))
+        series.insert(0, Series("Buy & hold", times, cash * closes / base, _BUYHOLD, width=1.2))
     series.insert(0, Series("", [x_range[0], x_range[1]], [cash, cash], "#cbd2d9", width=1, dash="4 4"))
     equity = Chart("equity", "Equity (quote, marked at close)", series, x_range, _axis_number, height=330)
 
-    dd = drawdown_pct(result.equity)
-    lo = min(dd) if dd else 0.0
+    dd = drawdown_pct(curve)
+    lo = float(dd.min()) if len(dd) else 0.0
     drawdown = Chart("drawdown", "Drawdown from peak (%)",
                      [Series("", times, dd, _DD, width=1.2, fill_to=0.0, fill_opacity=0.22)],
                      x_range, _axis_pct, height=200, y_range=(lo if lo < 0 else -1.0, 0.0), snap=True)
 
     markers: list[Marker] = []
     segments: list[Segment] = []
-    spans = trade_bars(bars, result.trades)
     for n, (t, (eb, xb)) in enumerate(zip(result.trades, spans, strict=True), 1):
         color = _WIN if t.pnl > 0 else _LOSS
         d = _price_decimals(t.entry_price)
@@ -333,11 +367,11 @@ def _config_html(s: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _trades_table(result: ReplayResult) -> str:
+def _trades_table(result: ReplayResult, spans: list[tuple[int, int]]) -> str:
     trades = result.trades
     if not trades:
         return '<p class="note">No closed trades.</p>'
-    spans = trade_bars(result.bars, trades)
+
     head = ("<tr><th>#</th><th class=\"t\">Entry (UTC)</th><th class=\"t\">Exit (UTC)</th><th>Bars</th>"
             "<th>Entry price</th><th>Exit price</th><th>Size</th><th>PnL</th><th>Return</th>"
             "<th>Commission</th></tr>")

@@ -1,0 +1,52 @@
+"""The vectorized report pieces give what their per-element definitions give."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.report.metrics import drawdown_pct, max_drawdown_pct
+from shared.report.svg import pixel_envelope
+from shared.report.writer import iso_utc, iso_utc_array
+
+
+@given(st.lists(st.integers(0, 4_102_444_799_999), min_size=1, max_size=200))
+def test_iso_utc_array_is_iso_utc(times: list[int]) -> None:
+    assert iso_utc_array(np.array(times, dtype=np.int64)) == [iso_utc(t) for t in times]
+
+
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=3, max_size=4000), st.integers(2, 300))
+def test_pixel_envelope_keeps_every_columns_min_and_max(ys: list[float], columns: int) -> None:
+    xs = np.arange(len(ys), dtype=np.float64)
+    y = np.array(ys)
+    x0, x1 = 0.0, float(len(ys) - 1)
+    kx, ky = pixel_envelope(xs, y, x0, x1, columns)
+    assert kx[0] == 0 and kx[-1] == len(ys) - 1 and (np.diff(kx) > 0).all()
+    assert (y[kx.astype(int)] == ky).all()
+    if len(ys) <= 2 * columns:
+        return
+    assert len(kx) <= 2 * (columns + 1) + 2
+    col = ((xs - x0) * (columns / (x1 - x0))).astype(int)
+    kept = set(kx.astype(int).tolist())
+    for c in np.unique(col):
+        idx = np.flatnonzero(col == c)
+        assert y[idx].min() in y[[i for i in idx if i in kept]]
+        assert y[idx].max() in y[[i for i in idx if i in kept]]
+
+
+@given(st.lists(st.floats(1e-3, 1e9, allow_nan=False), min_size=1, max_size=500))
+def test_drawdown_is_the_running_peak_definition(equity: list[float]) -> None:
+    peak, expected = float("-inf"), []
+    for e in equity:
+        peak = max(peak, e)
+        expected.append(-(1 - e / peak) * 100)
+    assert drawdown_pct(equity).tolist() == expected
+    assert max_drawdown_pct(equity) == min([*expected, -0.0])
+
+
+@given(st.lists(st.floats(allow_nan=False) | st.sampled_from([0.0, -0.0, 1.5]), max_size=300))
+def test_repr_floats_is_repr(values: list[float]) -> None:
+    from shared.report.writer import repr_floats
+
+    assert repr_floats(values) == [repr(v) for v in values]
