@@ -38,9 +38,11 @@ from binance import AsyncClient
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from shared.execution.venue import VenueOrder, VenueTrade
+
 from .credentials import Credentials
 from .errors import Ambiguous, Banned, BinanceError, RateLimited, TimestampError, classify
-from .models import MY_TRADES, ORDER_VIEWS, AccountInfo, ExchangeInfo, MyTrade, OrderResponse, OrderView, ServerTime
+from .models import ORDERS, TRADES, AccountInfo, ExchangeInfo, ServerTime
 from .throttle import Throttler, ThrottlerBanned, rate_limits_of
 
 PRODUCTION_URL = "https://api.binance.com"
@@ -310,29 +312,32 @@ class BinanceRest:
         raw = await self._call("account", W_ACCOUNT, 0, self.client.get_account, {}, signed=True)
         return self._parse("account", AccountInfo, raw)
 
-    async def new_order(self, params: Mapping[str, str]) -> OrderResponse:
+    async def new_order(self, params: Mapping[str, str]) -> VenueOrder:
         """`POST /api/v3/order`; `params` are Binance's names with exact decimal strings."""
         raw = await self._call("order", W_ORDER, 1, self.client.create_order, dict(params), signed=True)
-        return self._parse("order", OrderResponse, raw)
+        return self._parse("order", VenueOrder, raw)
 
-    async def get_order(self, symbol: str, client_order_id: str) -> OrderView:
+    async def get_order(self, symbol: str, client_order_id: str) -> VenueOrder:
         raw = await self._call("getOrder", W_GET_ORDER, 0, self.client.get_order,
                                {"symbol": symbol, "origClientOrderId": client_order_id}, signed=True)
-        return self._parse("getOrder", OrderView, raw)
+        return self._parse("getOrder", VenueOrder, raw)
 
-    async def cancel_order(self, symbol: str, client_order_id: str) -> OrderView:
+    async def cancel_order(self, symbol: str, client_order_id: str) -> VenueOrder:
         raw = await self._call("cancelOrder", W_CANCEL, 0, self.client.cancel_order,
                                {"symbol": symbol, "origClientOrderId": client_order_id}, signed=True)
-        return self._parse("cancelOrder", OrderView, raw)
+        if isinstance(raw, dict) and "origClientOrderId" in raw:
+            # A cancel response's clientOrderId is the cancel request's own id; the order's is this one.
+            raw = {**raw, "clientOrderId": raw["origClientOrderId"]}
+        return self._parse("cancelOrder", VenueOrder, raw)
 
-    async def open_orders(self, symbol: str | None = None) -> list[OrderView]:
+    async def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
         params = {"symbol": symbol} if symbol else {}
         weight = W_OPEN_ORDERS_SYMBOL if symbol else W_OPEN_ORDERS_ALL
         raw = await self._call("openOrders", weight, 0, self.client.get_open_orders, params, signed=True)
-        return self._parse("openOrders", ORDER_VIEWS, raw)
+        return self._parse("openOrders", ORDERS, raw)
 
     async def my_trades(self, symbol: str, *, order_id: int | None = None, start_time: int | None = None,
-                        limit: int = 500) -> list[MyTrade]:
+                        limit: int = 500) -> list[VenueTrade]:
         params: dict[str, Any] = {"symbol": symbol, "limit": limit}
         if order_id is not None:
             params["orderId"] = order_id
@@ -340,4 +345,4 @@ class BinanceRest:
             params["startTime"] = start_time
         weight = W_MY_TRADES_BY_ORDER if order_id is not None else W_MY_TRADES
         raw = await self._call("myTrades", weight, 0, self.client.get_my_trades, params, signed=True)
-        return self._parse("myTrades", MY_TRADES, raw)
+        return self._parse("myTrades", TRADES, raw)
