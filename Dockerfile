@@ -30,6 +30,7 @@ WORKDIR /app
 # .dockerignore keeps shared/samples' data, caches and tests out of the context.
 COPY shared/ shared/
 COPY aks_executor/ aks_executor/
+COPY aks_ingestor/ aks_ingestor/
 USER 10001:10001
 EXPOSE 8000
 # /healthz answers while the process's loop runs (the slim image has no curl: Python's urllib).

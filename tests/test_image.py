@@ -85,7 +85,7 @@ def test_dockerfile_is_multi_stage_with_a_runtime_that_copies_only_the_built_ven
     assert "--from=build /opt/venv /opt/venv" in copies
     assert not any("pip install" in r for r in runtime.all("RUN"))  # no compilers or caches in the runtime
     sources = [c.split()[0] for c in copies if not c.startswith("--from")]
-    assert sources == ["shared/", "aks_executor/"]
+    assert sources == ["shared/", "aks_executor/", "aks_ingestor/"]
 
 
 def test_the_runtime_is_not_root_probes_healthz_and_runs_the_executor() -> None:
@@ -212,6 +212,7 @@ def test_the_executors_import_closure_needs_neither_pyarrow_nor_azure_functions(
 
         sys.meta_path.insert(0, Block())
         import aks_executor.main, aks_executor.service, aks_executor.app  # noqa
+        import aks_ingestor.main, aks_ingestor.ingestor, websockets.asyncio.client  # noqa
         import shared.adapters.azure.blob_lease, shared.adapters.azure.keyvault  # noqa
         import shared.adapters.local.file_lease, shared.cli  # noqa
         import azure.eventhub.aio, azure.eventhub.extensions.checkpointstoreblobaio  # noqa
