@@ -481,3 +481,39 @@ def decode(buf: bytes) -> Any:
     if end != len(buf):
         raise DecodeError("trailing bytes after value")
     return value
+
+
+_FIXED_WIDTH = {0x40: 0, 0x41: 0, 0x42: 0, 0x43: 0, 0x44: 0, 0x45: 0, 0x50: 1, 0x51: 1, 0x52: 1, 0x53: 1, 0x54: 1,
+                0x55: 1, 0x56: 1, 0x60: 2, 0x61: 2, 0x70: 4, 0x71: 4, 0x72: 4, 0x73: 4, 0x74: 4, 0x80: 8, 0x81: 8,
+                0x82: 8, 0x83: 8, 0x84: 8, 0x94: 16, 0x98: 16}
+_SIZE1 = frozenset({0xA0, 0xA1, 0xA3, 0xC0, 0xC1, 0xE0})
+_SIZE4 = frozenset({0xB0, 0xB1, 0xB3, 0xD0, 0xD1, 0xF0})
+
+
+def skip_at(buf: bytes, pos: int, depth: int = 0) -> int:
+    """The position after the value at `pos`, found from its size without decoding it (compound and
+    variable-width values are jumped over in one step)."""
+    if pos >= len(buf):
+        raise DecodeError("value truncated")
+    c = buf[pos]
+    pos += 1
+    w = _FIXED_WIDTH.get(c)
+    if w is not None:
+        end = pos + w
+    elif c in _SIZE1:
+        if pos >= len(buf):
+            raise DecodeError("value truncated")
+        end = pos + 1 + buf[pos]
+    elif c in _SIZE4:
+        if pos + 4 > len(buf):
+            raise DecodeError("value truncated")
+        end = pos + 4 + _I.unpack_from(buf, pos)[0]
+    elif c == 0x00:
+        if depth > MAX_DEPTH:
+            raise DecodeError("nesting too deep")
+        return skip_at(buf, skip_at(buf, pos, depth + 1), depth + 1)
+    else:
+        raise DecodeError(f"unknown constructor 0x{c:02x}")
+    if end > len(buf):
+        raise DecodeError("value truncated")
+    return end

@@ -50,7 +50,8 @@ def split_sections(buf: bytes) -> list[Section]:
         code = desc if isinstance(desc, int) else _SECTION_NAMES.get(desc) if isinstance(desc, str) else None
         if code is None or not HEADER <= code <= FOOTER:
             raise DecodeError(f"unknown message section {desc!r}")
-        _, end = codec.decode_at(buf, p)
+        # bodies are jumped over by size; every other section is decoded, so a malformed one is refused
+        end = codec.skip_at(buf, p) if code == DATA else codec.decode_at(buf, p)[1]
         out.append(Section(code, pos, end, p))
         pos = end
     return out
@@ -70,7 +71,7 @@ def map_items(buf: bytes, start: int) -> list[tuple[bytes, bytes, Any]]:
     out = []
     for _ in range(count // 2):
         key, kend = codec.decode_at(buf, p)
-        _, vend = codec.decode_at(buf, kend)
+        vend = codec.skip_at(buf, kend)
         out.append((bytes(buf[p:kend]), bytes(buf[kend:vend]), key))
         p = vend
     return out
@@ -110,8 +111,12 @@ def parse_batch(buf: bytes) -> tuple[str | None, list[IncomingEvent]]:
     events = []
     for s in sections:
         if s.code == DATA:
-            inner = codec.decode_at(buf, s.value_start)[0]
-            if not isinstance(inner, bytes):
+            ctor = buf[s.value_start]
+            if ctor == 0xA0:
+                inner = buf[s.value_start + 2:s.end]
+            elif ctor == 0xB0:
+                inner = buf[s.value_start + 5:s.end]
+            else:
                 raise DecodeError("batch data section is not binary")
             ev, _ = parse_event(inner, outer.partition_key)
             events.append(ev)

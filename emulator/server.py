@@ -56,6 +56,12 @@ _SELECTOR_RE = re.compile(r"^\s*amqp\.annotation\.(x-opt-offset|x-opt-sequence-n
                           r"(>=|>)\s*'([^']*)'\s*$")
 _I = struct.Struct(">I")
 _H = struct.Struct(">H")
+# transfer performative: descriptor 0x14, list8 of 25 bytes and 11 fields, handle as uint (0x70)
+_TRANSFER_HEAD = b"\x00\x53\x14\xc0\x19\x0b\x70"
+_NOT_MORE = b"\x42\x40\x40\x40\x40\x40"  # more=false, then rcv-settle-mode..batchable null
+_MORE = b"\x41\x40\x40\x40\x40\x40"
+FLUSH_BYTES = 256 * 1024
+LINGER_SECONDS = 5.0
 
 
 class AmqpError(Exception):
@@ -269,6 +275,7 @@ class ConsumeLink(Link):
             session.send_message(self, messages.delivery_payload(ev))
             if session.conn.paused:
                 break
+        session.conn.flush()
 
     def closed(self) -> None:
         self.partition.listeners.discard(self._listener)
@@ -288,7 +295,8 @@ class Session:
         self.pending_accepts: list[int] = []
 
     def send_message(self, link: Link, payload: bytes) -> None:
-        """One delivery to the client, split across frames to fit its max frame size."""
+        """One delivery to the client, split across frames to fit its max frame size. The transfer is
+        encoded by hand (every field present, handle and delivery-id as full uints): it is the hot path."""
         conn = self.conn
         delivery_id = self.next_outgoing_id
         self.next_outgoing_id = (delivery_id + 1) & 0xFFFFFFFF
@@ -296,18 +304,20 @@ class Session:
         link.delivery_count += 1
         link.credit -= 1
         limit = conn.remote_max_frame - 64
-        settled = link.settled
+        prefix = b"".join((_TRANSFER_HEAD, _I.pack(link.handle), b"\x70", _I.pack(delivery_id), b"\xa0\x04", tag,
+                           b"\x43", b"\x41" if link.settled else b"\x42"))
+        channel = _H.pack(self.channel)
+        if len(payload) <= limit:
+            conn.write(b"".join((_I.pack(8 + 30 + len(payload)), b"\x02\x00", channel, prefix, _NOT_MORE, payload)))
+            self.remote_incoming_window -= 1
+            return
         pos = 0
-        while True:
+        while pos < len(payload):
             chunk = payload[pos:pos + limit]
             pos += len(chunk)
-            more = pos < len(payload)
-            head = performative(TRANSFER, [UInt(link.handle), UInt(delivery_id), tag, UInt(0), settled, more,
-                                           None, None, None, None, None])
-            conn.write(frame(self.channel, head + chunk))
+            tail = _NOT_MORE if pos >= len(payload) else _MORE
+            conn.write(b"".join((_I.pack(8 + 30 + len(chunk)), b"\x02\x00", channel, prefix, tail, chunk)))
             self.remote_incoming_window -= 1
-            if not more:
-                break
 
     def flush_accepts(self) -> None:
         """Settle the deliveries accepted while handling one read, as ranges (the SDK sender reads first..last)."""
@@ -358,6 +368,8 @@ class Connection(asyncio.Protocol):
         self.heartbeat: asyncio.TimerHandle | None = None
         self.idle_ms = 0
         self.last_write = 0.0
+        self.out: list[bytes] = []
+        self.out_size = 0
 
     # -- transport ----------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -368,6 +380,12 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._teardown()
 
+    def eof_received(self) -> bool | None:
+        """The client stopped sending: a frame left half-sent is a framing error, said before closing."""
+        if self.buf and self.phase not in ("gone", "closed"):
+            self.fail("amqp:connection:framing-error", f"connection ended inside a frame ({len(self.buf)} bytes)")
+        return None
+
     def pause_writing(self) -> None:
         self.paused = True
 
@@ -377,11 +395,37 @@ class Connection(asyncio.Protocol):
             for link in list(s.links.values()):
                 if link.sending:
                     link.on_credit()
+        self.flush()
 
     def write(self, data: bytes) -> None:
+        """Queue bytes for the socket; `flush` hands them over in one write (one syscall per read handled)."""
+        self.out.append(data)
+        self.out_size += len(data)
+        if self.out_size >= FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.out:
+            return
+        data = b"".join(self.out)
+        self.out.clear()
+        self.out_size = 0
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
             self.last_write = time.monotonic()
+
+    def _shutdown(self) -> None:
+        """Send what is queued, then stop writing but keep reading (and discarding) until the peer closes:
+        closing at once with unread input would reset the connection and could lose the error just sent."""
+        self.flush()
+        t = self.transport
+        if t is None or t.is_closing():
+            return
+        if t.can_write_eof():
+            t.write_eof()
+            asyncio.get_running_loop().call_later(LINGER_SECONDS, t.close)
+        else:
+            t.close()
 
     def _teardown(self) -> None:
         if self.phase == "gone":
@@ -398,12 +442,16 @@ class Connection(asyncio.Protocol):
 
     def fail(self, condition: str, description: str) -> None:
         """End this connection with an AMQP error (a close frame once open, else just the socket)."""
+        if self.phase == "open":  # the peer's open never came: open, then close with the error (as the spec asks)
+            self.write(self._open_frame())
         if self.phase in ("opened", "open"):
             self.write(frame(0, performative(CLOSE, [amqp_error(condition, description)])))
+        elif self.phase == "sasl":  # no AMQP connection yet: the SASL layer's own failure outcome
+            self.write(frame(0, performative(SASL_OUTCOME, [UByte(3), description.encode()[:255]]), ftype=1))
         self.server.errors += 1
         log.info("closing connection: %s: %s", condition, description)
-        if self.transport is not None:
-            self.transport.close()
+        self.flush()
+        self._shutdown()
         self._teardown()
 
     def data_received(self, data: bytes) -> None:
@@ -422,6 +470,7 @@ class Connection(asyncio.Protocol):
         finally:
             for s in list(self.sessions.values()):
                 s.flush_accepts()
+            self.flush()
 
     # -- framing ------------------------------------------------------------------------------
     def _process(self) -> None:
@@ -478,9 +527,9 @@ class Connection(asyncio.Protocol):
 
     def _bad_header(self) -> None:
         self.write(SASL_HEADER if not self.sasl_done else AMQP_HEADER)
+        self.flush()
         self.server.errors += 1
-        if self.transport is not None:
-            self.transport.close()
+        self._shutdown()
         self._teardown()
 
     def _sasl(self, body: bytes) -> None:
@@ -496,9 +545,9 @@ class Connection(asyncio.Protocol):
                 parts[2].decode("utf-8", "replace") == self.server.key
         self.write(frame(0, performative(SASL_OUTCOME, [UByte(0 if ok else 1), None]), ftype=1))
         if not ok:
+            self.flush()
             self.server.errors += 1
-            if self.transport is not None:
-                self.transport.close()
+            self._shutdown()
             self._teardown()
             return
         if mechanism == "PLAIN":
@@ -516,9 +565,9 @@ class Connection(asyncio.Protocol):
             raise AmqpError("amqp:not-allowed", "open received twice")
         if code == CLOSE:
             self.write(frame(0, performative(CLOSE, [None])))
+            self.flush()
             self.phase = "closed"
-            if self.transport is not None:
-                self.transport.close()
+            self._shutdown()
             self._teardown()
             return
         if code == BEGIN:
@@ -556,12 +605,14 @@ class Connection(asyncio.Protocol):
         self.remote_max_frame = max(512, min(_uint(f[2], "max-frame-size", 0xFFFFFFFF), self.server.max_frame_size))
         idle = f[4]
         self.phase = "opened"
-        self.write(frame(0, performative(OPEN, [
-            self.server.container_id, None, UInt(self.server.max_frame_size), UShort(0xFFFF), None,
-            None, None, None, None, None])))
+        self.write(self._open_frame())
         if isinstance(idle, int) and idle > 0:
             self.idle_ms = idle
             self._schedule_heartbeat()
+
+    def _open_frame(self) -> bytes:
+        return frame(0, performative(OPEN, [self.server.container_id, None, UInt(self.server.max_frame_size),
+                                            UShort(0xFFFF), None, None, None, None, None, None]))
 
     def _schedule_heartbeat(self) -> None:
         loop = asyncio.get_running_loop()
@@ -572,6 +623,7 @@ class Connection(asyncio.Protocol):
             return
         if time.monotonic() - self.last_write >= self.idle_ms / 2000:
             self.write(b"\x00\x00\x00\x08\x02\x00\x00\x00")
+            self.flush()
         self._schedule_heartbeat()
 
     def _begin(self, channel: int, f: list[Any]) -> None:
@@ -895,6 +947,7 @@ class Server:
         err = amqp_error("amqp:link:stolen", f"new receiver with higher epoch of '{epoch}' is created hence current "
                          f"receiver with epoch '{r.epoch}' is getting disconnected")
         r.session.conn.write(frame(r.session.channel, performative(DETACH, [UInt(r.handle), True, err])))
+        r.session.conn.flush()
 
     async def start(self, host: str = "127.0.0.1", port: int = 5672) -> int:
         loop = asyncio.get_running_loop()
