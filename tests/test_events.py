@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 
+import factories
 import pytest
+from factories import intent, kline, signal
 
 from shared.events import (
     DecisionStatus,
@@ -18,7 +20,6 @@ from shared.events import (
     RiskDecision,
     Side,
     Signal,
-    Trade,
     UnknownEventType,
     UnknownSchemaVersion,
     decode,
@@ -28,36 +29,9 @@ from shared.events import (
 )
 
 
-def kline(open_time: int = 1_577_836_800_000, close: float = 7200.5) -> Kline:
-    return Kline.create(symbol="BTCUSDT", interval="1m", open_time=open_time, close_time=open_time + 59_999,
-                        open=7195.24, high=7260.0, low=7190.1, close=close, volume=12.5)
-
-
-def signal() -> Signal:
-    k = kline()
-    return Signal.create(symbol="BTCUSDT", strategy="sma_cross", side=Side.BUY, price=k.close,
-                         bar_open_time=k.open_time, bar_close_time=k.close_time, market_event_id=k.event_id,
-                         correlation_id=k.correlation_id)
-
-
-def intent() -> OrderIntent:
-    s = signal()
-    return OrderIntent(event_id=OrderIntent.make_id(s.event_id), correlation_id=s.correlation_id,
-                       event_time=s.event_time, symbol=s.symbol, strategy=s.strategy, side=s.side,
-                       quote_quantity=1000.0, reference_price=s.price, signal_id=s.event_id)
-
-
 def all_events() -> list:
     i = intent()
-    fill = Fill(price=7201.0, quantity=0.1386, commission=0.998, commission_asset="USDT", trade_id=7)
-    report = ExecutionReport.create(intent=i, status=OrderStatus.FILLED, venue="paper", order_id=1,
-                                    base_asset="BTC", quote_asset="USDT", fills=(fill,), event_time=1)
-    decision = RiskDecision.create(layer=1, subject_id=i.signal_id, symbol="BTCUSDT",
-                                   status=DecisionStatus.REJECTED, reasons=("POSITION_OPEN",), detail="x",
-                                   correlation_id=i.correlation_id, event_time=5)
-    trade = Trade.create(symbol="TRXUSDT", trade_id=348656870, price=0.2301, quantity=100.0,
-                         trade_time=1_741_046_401_271, is_buyer_maker=True)
-    return [kline(), trade, signal(), i, decision, report]
+    return [kline(), factories.trade(), signal(), i, factories.decision(i), factories.report(i)]
 
 
 @pytest.mark.parametrize("event", all_events(), ids=lambda e: e.type)

@@ -27,9 +27,9 @@ class Event(BaseModel):
 
 _new = object.__new__
 _set = object.__setattr__
-# Per model: every field in declaration order holding its default (None if required), and the
-# frozenset of all field names.
-_TEMPLATES: dict[type[BaseModel], tuple[dict[str, Any], frozenset[str]]] = {}
+# Per model: every field in declaration order holding its default (None if required), the field
+# names in that order, their frozenset, and the frozenset of the required ones.
+_TEMPLATES: dict[type[BaseModel], tuple[dict[str, Any], tuple[str, ...], frozenset[str], frozenset[str]]] = {}
 
 
 def trusted(cls: type[M], data: dict[str, Any]) -> M:
@@ -37,25 +37,32 @@ def trusted(cls: type[M], data: dict[str, Any]) -> M:
 
     Events are validated where they enter (decoded from a hub, read from a file) and where a value
     could be out of range (an order's size). Between the in-process handlers, a signal built from
-    a validated bar, or a report built from a validated intent, would only be validated again at
-    about 2 µs each, which is most of a replay's cost per decision. The instance is what the
-    validator would build from the same dict (defaults filled, the given fields marked set);
-    tests pin that equality for every factory that uses this. A factory on the hot path passes
-    every field, in declaration order, which skips filling in defaults.
+    a validated bar, or a report built from a validated intent, would only be validated again,
+    at several times this function's cost per event. The instance is what the validator
+    would build from the same dict (defaults filled, the given fields marked set): tests pin that
+    equality for every Event subclass and every factory that uses this (tests/test_events_trusted.py).
+    A dict without every required field, or with an unknown one, raises TypeError. A factory on
+    the hot path passes every field, in declaration order, which skips filling in defaults; any
+    other dict is laid out in declaration order as the validator does.
     """
     entry = _TEMPLATES.get(cls)
     if entry is None:
         if any(f.default_factory is not None for f in cls.model_fields.values()):
             raise TypeError(f"{cls.__name__} has a default factory; trusted() shares defaults")
         entry = _TEMPLATES[cls] = ({name: None if f.is_required() else f.default
-                                    for name, f in cls.model_fields.items()}, frozenset(cls.model_fields))
-    template, every = entry
-    if len(data) == len(template):
+                                    for name, f in cls.model_fields.items()}, tuple(cls.model_fields),
+                                   frozenset(cls.model_fields),
+                                   frozenset(name for name, f in cls.model_fields.items() if f.is_required()))
+    template, names, every, required = entry
+    if tuple(data) == names:  # every field, in declaration order: the hot path
         fields, given = data, every
     else:
+        given = frozenset(data)
+        if not given >= required or not given <= every:
+            missing, unknown = sorted(required - given), sorted(given - every)
+            raise TypeError(f"trusted({cls.__name__}): missing {missing}, unknown {unknown}")
         fields = template.copy()
         fields.update(data)
-        given = frozenset(data)
     obj = _new(cls)
     _set(obj, "__dict__", fields)
     _set(obj, "__pydantic_fields_set__", given)

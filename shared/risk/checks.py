@@ -1,6 +1,6 @@
 """The pre-trade checks, each a small function with a stable reason code and a config key.
 
-Checks take plain values and return None when they pass, or a `(reason, detail)` failure; sizing
+Checks take plain values and return None when they pass, or a `Failure(reasons, detail)`; sizing
 checks cut an amount down and record why in `cuts`. The engine runs them in the order of `CHECKS`
 for both layers; layer 2 passes exact exposure (orders in flight), layer 1 what it has.
 `CHECKS` is also the source of the table in docs/risk.md (a test keeps them in step).
@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from shared.portfolio import AccountSnapshot
 
 from .config import RiskConfig
-from .reasons import Reason
+from .reasons import Failure, Reason
 from .states import TradingState
 
-# A rejection: the reason codes (the first is the check's own) and a human-readable detail.
-Failure = tuple[tuple[str, ...], str]
 DAY_MS = 86_400_000
 
 
@@ -83,16 +81,17 @@ def check_trading_state(state: TradingState, raises_exposure: bool, lock: str | 
     """HALTED blocks every new order; REDUCING blocks orders that raise exposure. Cancels never
     reach this check: they always pass. The lock's own reason (e.g. DAILY_LOSS_LIMIT) follows."""
     if state is TradingState.HALTED:
-        return ((Reason.TRADING_HALTED, lock) if lock else (Reason.TRADING_HALTED,)), "trading state HALTED"
+        return Failure((Reason.TRADING_HALTED, lock) if lock else (Reason.TRADING_HALTED,), "trading state HALTED")
     if state is TradingState.REDUCING and raises_exposure:
-        return (((Reason.TRADING_REDUCING, lock) if lock else (Reason.TRADING_REDUCING,)),
-                "trading state REDUCING: only orders that reduce a position")
+        return Failure((Reason.TRADING_REDUCING, lock) if lock else (Reason.TRADING_REDUCING,),
+                       "trading state REDUCING: only orders that reduce a position")
     return None
 
 
 def check_signal_age(now: int, event_time: int, max_age_ms: int) -> Failure | None:
     if max_age_ms > 0 and now - event_time > max_age_ms:
-        return (Reason.STALE_SIGNAL,), f"signal is {(now - event_time) / 1000:.3f} s old, max {max_age_ms / 1000:g} s"
+        return Failure((Reason.STALE_SIGNAL,),
+                       f"signal is {(now - event_time) / 1000:.3f} s old, max {max_age_ms / 1000:g} s")
     return None
 
 
@@ -100,25 +99,26 @@ def check_market_data(last: tuple[float, int] | None, now: int, stale_ms: int) -
     if stale_ms <= 0:
         return None
     if last is None:
-        return (Reason.STALE_MARKET_DATA,), "no price for the symbol yet"
+        return Failure((Reason.STALE_MARKET_DATA,), "no price for the symbol yet")
     if now - last[1] > stale_ms:
         age = (now - last[1]) / 1000
-        return (Reason.STALE_MARKET_DATA,), f"last price is {age:.3f} s old, max {stale_ms / 1000:g} s"
+        return Failure((Reason.STALE_MARKET_DATA,), f"last price is {age:.3f} s old, max {stale_ms / 1000:g} s")
     return None
 
 
 def check_price_band(price: float, last_price: float, band_pct: float) -> Failure | None:
     if band_pct > 0 and abs(price - last_price) > last_price * band_pct / 100.0:
-        return (Reason.PRICE_BAND,), f"price {price} is more than {band_pct:g} % from the last price {last_price}"
+        return Failure((Reason.PRICE_BAND,),
+                       f"price {price} is more than {band_pct:g} % from the last price {last_price}")
     return None
 
 
 def check_in_flight(working: int, max_num_orders: int) -> Failure | None:
     """The exchange's MAX_NUM_ORDERS first, then this system's one working order per symbol."""
     if max_num_orders and working + 1 > max_num_orders:
-        return (Reason.MAX_NUM_ORDERS,), f"{working} open orders, filter allows {max_num_orders}"
+        return Failure((Reason.MAX_NUM_ORDERS,), f"{working} open orders, filter allows {max_num_orders}")
     if working:
-        return (Reason.ORDER_IN_FLIGHT,), f"{working} order(s) working"
+        return Failure((Reason.ORDER_IN_FLIGHT,), f"{working} order(s) working")
     return None
 
 
@@ -126,23 +126,24 @@ def check_position_rule(buy: bool, held: float, flat: bool) -> Failure | None:
     """Long-only spot: a BUY needs a flat book, a SELL something held. Dust (a balance below the
     exchange's minimum quantity or notional, which cannot be sold) counts as flat."""
     if buy and not flat:
-        return (Reason.POSITION_OPEN,), f"already long {held}"
+        return Failure((Reason.POSITION_OPEN,), f"already long {held}")
     if not buy and flat:
-        return (Reason.NO_POSITION,), f"only dust ({held}) left" if held > 0 else "nothing to sell"
+        return Failure((Reason.NO_POSITION,), f"only dust ({held}) left" if held > 0 else "nothing to sell")
     return None
 
 
 def check_open_positions(open_count: int, limit: int) -> Failure | None:
     if limit and open_count >= limit:
-        return (Reason.MAX_OPEN_POSITIONS,), f"{open_count} positions open, max {limit}"
+        return Failure((Reason.MAX_OPEN_POSITIONS,), f"{open_count} positions open, max {limit}")
     return None
 
 
 def check_rate(blocked: int, cfg: RiskConfig) -> Failure | None:
     if blocked == 1:
-        return (Reason.RATE_LIMIT,), f"{cfg.max_orders_per_minute} orders in the last 60 s"
+        return Failure((Reason.RATE_LIMIT,), f"{cfg.max_orders_per_minute} orders in the last 60 s")
     if blocked == 2:
-        return (Reason.RATE_LIMIT_SYMBOL,), f"{cfg.max_orders_per_minute_per_symbol} orders for the symbol in 60 s"
+        return Failure((Reason.RATE_LIMIT_SYMBOL,),
+                       f"{cfg.max_orders_per_minute_per_symbol} orders for the symbol in 60 s")
     return None
 
 
@@ -157,7 +158,7 @@ def cap_buy_notional(notional: float, price: float, cfg: RiskConfig, held_qty: f
         room = cfg.max_position_notional - held_qty * price - pending_symbol
         if notional > room:
             if room <= 0:
-                return 0.0, ((Reason.MAX_POSITION_NOTIONAL,), f"position at {held_qty * price:.2f}, "
+                return 0.0, Failure((Reason.MAX_POSITION_NOTIONAL,), f"position at {held_qty * price:.2f}, "
                                                            f"max {cfg.max_position_notional}")
             notional = room
             cuts.append(Reason.MAX_POSITION_NOTIONAL)
@@ -165,14 +166,15 @@ def cap_buy_notional(notional: float, price: float, cfg: RiskConfig, held_qty: f
         room = (max_qty - held_qty) * price
         if notional > room:
             if room <= 0:
-                return 0.0, ((Reason.MAX_POSITION_QTY,), f"holding {held_qty}, max {max_qty}")
+                return 0.0, Failure((Reason.MAX_POSITION_QTY,), f"holding {held_qty}, max {max_qty}")
             notional = room
             cuts.append(Reason.MAX_POSITION_QTY)
     if cfg.max_gross_exposure > 0:
         room = cfg.max_gross_exposure - gross
         if notional > room:
             if room <= 0:
-                return 0.0, ((Reason.MAX_GROSS_EXPOSURE,), f"gross exposure {gross:.2f}, max {cfg.max_gross_exposure}")
+                return 0.0, Failure((Reason.MAX_GROSS_EXPOSURE,),
+                                    f"gross exposure {gross:.2f}, max {cfg.max_gross_exposure}")
             notional = room
             cuts.append(Reason.MAX_GROSS_EXPOSURE)
     return notional, None
@@ -188,7 +190,7 @@ def cap_sell_qty(qty: float, price: float, cfg: RiskConfig, cuts: list[str]) -> 
 
 def check_buy_balance(cost: float, available: float) -> Failure | None:
     if cost > available:
-        return (Reason.INSUFFICIENT_BALANCE,), f"needs {cost:.8f}, free {available:.8f}"
+        return Failure((Reason.INSUFFICIENT_BALANCE,), f"needs {cost:.8f}, free {available:.8f}")
     return None
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Collection
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from shared.events import (
     DecisionStatus,
@@ -36,7 +36,7 @@ from shared.portfolio import AccountSnapshot
 from . import checks as C
 from .config import RiskConfig
 from .filters import ExchangeFilters, SymbolFilters
-from .reasons import Reason
+from .reasons import Failure, Reason
 from .states import JsonFileStateStore, Listener, Lock, StateStore, TradingState, TradingStateMachine
 from .throttle import RateLimiter
 
@@ -44,9 +44,27 @@ DEDUP_CAPACITY = 100_000
 _BAN_STATUSES = frozenset({418, 429})
 _BAN_CODES = frozenset({-1003})
 
-# (qty, quote, limit_price, cuts) when approved; (reasons, detail) when rejected.
-_Approved = tuple[float | None, float | None, float | None, list[str]]
-_Rejected = tuple[tuple[str, ...], str]
+
+
+class Sized(NamedTuple):
+    """An approved order's size after every check: the checks' counterpart of `Failure`."""
+
+    qty: float | None
+    quote: float | None
+    limit: float | None
+    cuts: list[str]      # reason codes of the limits it was cut down to (REDUCED when any)
+
+
+class _Order(NamedTuple):
+    """What the shared checks read of a signal (layer 1) or an intent (layer 2)."""
+
+    symbol: str
+    buy: bool
+    qty: float | None
+    quote: float | None
+    limit: float | None
+    ref_price: float
+    event_time: int
 
 
 class RiskEngine:
@@ -125,11 +143,6 @@ class RiskEngine:
         self.states.add_lock(Lock(Reason.EXCHANGE_BAN, TradingState.HALTED, why, now, until), "exchange", now)
         return True
 
-    @staticmethod
-    def check_cancel() -> bool:
-        """Cancels always pass, in every state: they can only reduce exposure."""
-        return True
-
     def evaluate(self, account: AccountSnapshot, now: int) -> TradingState:
         """Apply the automatic triggers to an account and expire lapsed locks; every check does
         this first, and a positions service may call it on each snapshot. The guards in front of
@@ -181,10 +194,10 @@ class RiskEngine:
             qty, quote = None, (budget if budget < cash else cash)
         else:
             qty, quote = account.qty(signal.symbol), None
-        out = self._evaluate(1, signal.symbol, buy, qty, quote, None, signal.price, signal.event_time,
+        out = self._evaluate(1, _Order(signal.symbol, buy, qty, quote, None, signal.price, signal.event_time),
                              account, now, ())
-        if len(out) == 2:
-            return self._reject(1, signal, out[0], out[1], now), None
+        if isinstance(out, Failure):
+            return self._reject(1, signal, out.reasons, out.detail, now), None
         qty, quote, _, cuts = out
         _check_size(qty, quote)
         # Every other field comes from the validated signal: see `trusted`.
@@ -207,10 +220,10 @@ class RiskEngine:
             return duplicate, None
         buy = intent.side is Side.BUY
         limit = intent.limit_price if intent.order_type is OrderType.LIMIT else None
-        out = self._evaluate(2, intent.symbol, buy, intent.quantity, intent.quote_quantity, limit,
-                             intent.reference_price, intent.event_time, account, now, in_flight)
-        if len(out) == 2:
-            return self._reject(2, intent, out[0], out[1], now), None
+        out = self._evaluate(2, _Order(intent.symbol, buy, intent.quantity, intent.quote_quantity, limit,
+                                       intent.reference_price, intent.event_time), account, now, in_flight)
+        if isinstance(out, Failure):
+            return self._reject(2, intent, out.reasons, out.detail, now), None
         qty, quote, limit_price, cuts = out
         if cuts or qty != intent.quantity or quote != intent.quote_quantity or limit_price != intent.limit_price:
             # Cut down, or only quantized to the exchange's steps; validated again, never copied blind.
@@ -234,11 +247,11 @@ class RiskEngine:
         seen.add(subject.event_id)
         return now, None
 
-    def _evaluate(self, layer: int, symbol: str, buy: bool, qty: float | None, quote: float | None,
-                  limit: float | None, ref_price: float, event_time: int, account: AccountSnapshot, now: int,
-                  in_flight: Collection[OrderIntent] | int) -> _Approved | _Rejected:
+    def _evaluate(self, layer: int, order: _Order, account: AccountSnapshot, now: int,
+                  in_flight: Collection[OrderIntent] | int) -> Sized | Failure:
         """Run every check in the order of `checks.CHECKS`; the first failure rejects."""
         cfg = self.config
+        symbol, buy, qty, _quote, limit, ref_price, event_time = order
         state = self.evaluate(account, now)
         if state is not TradingState.ACTIVE:
             fail = C.check_trading_state(state, buy, self.states.lock_reason())
@@ -248,9 +261,9 @@ class RiskEngine:
         if self._fs is not None:
             fs = self._fs.get(symbol)
             if fs is None:
-                return (Reason.UNKNOWN_SYMBOL,), f"{symbol} is not in the exchange filters"
+                return Failure((Reason.UNKNOWN_SYMBOL,), f"{symbol} is not in the exchange filters")
             if fs.status != "TRADING":
-                return (Reason.SYMBOL_NOT_TRADING,), f"{symbol} status {fs.status}"
+                return Failure((Reason.SYMBOL_NOT_TRADING,), f"{symbol} status {fs.status}")
         fail = C.check_signal_age(now, event_time, self._signal_ms)
         if fail is not None:
             return fail
@@ -315,14 +328,10 @@ class RiskEngine:
 
         cuts: list[str] = []
         if buy:
-            gross = pending_total
-            for q, _, mark in positions.values():
-                gross += q * mark
-            out = self._size_buy(qty, quote, limit, price, held, pending_symbol, gross, pending_total, account,
-                                 fs, cuts, symbol)
+            out = self._size_buy(order, price, held, pending_symbol, pending_total, account, fs, cuts)
         else:
             out = self._size_sell(qty, limit, price, held, fs, cuts)
-        if rates is not None and len(out) == 4:
+        if rates is not None and isinstance(out, Sized):
             rates.record(symbol, now)
         return out
 
@@ -342,15 +351,19 @@ class RiskEngine:
             count += len(pending_buy_symbols - positions.keys() - {symbol})
         return count
 
-    def _size_buy(self, qty: float | None, quote: float | None, limit: float | None, price: float, held: float,
-                  pending_symbol: float, gross: float, pending_total: float, account: AccountSnapshot,
-                  fs: SymbolFilters | None, cuts: list[str], symbol: str) -> _Approved | _Rejected:
-        """Cut a BUY to the exposure limits, check the free cash, then quantize it to the filters."""
+    def _size_buy(self, order: _Order, price: float, held: float, pending_symbol: float, pending_total: float,
+                  account: AccountSnapshot, fs: SymbolFilters | None, cuts: list[str]) -> Sized | Failure:
+        """Cut a BUY to the exposure limits (`held`: base units of the symbol; `pending_*`: working
+        BUYs of the symbol and of all symbols, in quote), check the free cash, then quantize it."""
         cfg = self.config
+        qty, quote, limit, symbol = order.qty, order.quote, order.limit, order.symbol
+        gross = pending_total  # every position's notional plus working BUYs
+        for q, _, mark in account.positions.values():
+            gross += q * mark
         px = limit if limit is not None else price
         notional = quote if quote is not None else (qty or 0.0) * px
         if notional <= 0:
-            return (Reason.INSUFFICIENT_BALANCE,), f"cash {account.cash}"
+            return Failure((Reason.INSUFFICIENT_BALANCE,), f"cash {account.cash}")
         capped, fail = C.cap_buy_notional(notional, px, cfg, held, pending_symbol, gross,
                                           self._max_qty.get(symbol, 0.0) if self._max_qty else 0.0, cuts)
         if fail is not None:
@@ -367,7 +380,7 @@ class RiskEngine:
                 quote, fail = fs.market_buy(quote, price, cuts)
             if fail is not None:
                 return fail
-            return None, quote, None, cuts
+            return Sized(None, quote, None, cuts)
         assert qty is not None
         if limit is not None:
             if fs is not None:
@@ -383,14 +396,14 @@ class RiskEngine:
             fail = C.check_buy_balance(qty * price * (1.0 + cfg.fee_rate), available)
         if fail is not None:
             return fail
-        return qty, None, limit, cuts
+        return Sized(qty, None, limit, cuts)
 
     def _size_sell(self, qty: float | None, limit: float | None, price: float, held: float,
-                   fs: SymbolFilters | None, cuts: list[str]) -> _Approved | _Rejected:
+                   fs: SymbolFilters | None, cuts: list[str]) -> Sized | Failure:
         """Never more than the free balance (net of fees taken in the base asset), cut to the
         order notional limit, then rounded down to the filters."""
         if qty is None or qty <= 0:
-            return (Reason.NO_POSITION,), "a SELL needs a quantity"
+            return Failure((Reason.NO_POSITION,), "a SELL needs a quantity")
         if qty > held:
             qty = held
             cuts.append(Reason.INSUFFICIENT_BALANCE)
@@ -403,7 +416,7 @@ class RiskEngine:
                 qty, fail = fs.market_sell(qty, price, cuts)
             if fail is not None:
                 return fail
-        return qty, None, limit, cuts
+        return Sized(qty, None, limit, cuts)
 
     # -- decisions and counters --------------------------------------------------------------
     def _approve(self, layer: Literal[1, 2], subject_id: str, intent: OrderIntent, cuts: list[str],
@@ -491,8 +504,8 @@ class RiskEngine:
         self._clock = int(snap["clock"])
 
 
-# The intent's own validator, called with a dict: the same validation as the constructor, ~1 µs
-# cheaper than it; used where the last look changed an intent.
+# The intent's own validator, called with a dict: the same validation as the constructor, without
+# building keyword arguments; used where the last look changed an intent.
 _validate_intent = OrderIntent.__pydantic_validator__.validate_python
 _INF = float("inf")
 

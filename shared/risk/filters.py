@@ -28,11 +28,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .reasons import Reason
+from .reasons import Failure, Reason
 
 BUNDLED_EXCHANGE_INFO = Path(__file__).resolve().parent.parent / "samples" / "exchange_info.json"
 
-Failure = tuple[tuple[str, ...], str]  # ((the filter's name,), detail)
 
 
 def decimals_of(step: str | Decimal) -> int:
@@ -174,7 +173,8 @@ class SymbolFilters:
         """Quantize a MARKET BUY sized in quote (`quoteOrderQty`); the exchange derives the
         quantity from the fill price, so the quantity rules are checked on the estimate at `price`."""
         if not self.quote_order_qty_market_allowed:
-            return quote, ((Reason.QUOTE_ORDER_QTY_MARKET,), f"{self.symbol} forbids MARKET orders by quote amount")
+            return quote, Failure((Reason.QUOTE_ORDER_QTY_MARKET,),
+                                  f"{self.symbol} forbids MARKET orders by quote amount")
         mx = self.market_max_qty()
         if mx > 0 and quote / price > mx:
             quote = mx * price
@@ -188,13 +188,13 @@ class SymbolFilters:
             # Near the minimum: round the estimate as the exchange will before comparing.
             est = self.floor_market_qty(est)
             if self.mkt_min > 0 and est < self.mkt_min:
-                return quote, ((Reason.MARKET_LOT_SIZE,), f"~{est} below minQty {self.mkt_min}")
+                return quote, Failure((Reason.MARKET_LOT_SIZE,), f"~{est} below minQty {self.mkt_min}")
             if est <= 0 or est < self.lot_min:
-                return quote, ((Reason.LOT_SIZE,), f"~{est} below minQty {self.lot_min}")
+                return quote, Failure((Reason.LOT_SIZE,), f"~{est} below minQty {self.lot_min}")
         if self.min_notional_market and quote < self.min_notional:
-            return quote, ((Reason.NOTIONAL,), f"{quote} below minNotional {self.min_notional}")
+            return quote, Failure((Reason.NOTIONAL,), f"{quote} below minNotional {self.min_notional}")
         if self.legacy_min_notional_market and quote < self.legacy_min_notional:
-            return quote, ((Reason.MIN_NOTIONAL,), f"{quote} below minNotional {self.legacy_min_notional}")
+            return quote, Failure((Reason.MIN_NOTIONAL,), f"{quote} below minNotional {self.legacy_min_notional}")
         return quote, None
 
     def market_sell(self, qty: float, price: float, cuts: list[str]) -> tuple[float, Failure | None]:
@@ -208,13 +208,13 @@ class SymbolFilters:
             q = self.floor_market_qty(self.max_notional / price)
             cuts.append(Reason.NOTIONAL)
         if q <= 0 or q < self.lot_min:
-            return q, ((Reason.LOT_SIZE,), f"{qty} rounds to {q}, below minQty {self.lot_min}")
+            return q, Failure((Reason.LOT_SIZE,), f"{qty} rounds to {q}, below minQty {self.lot_min}")
         if self.mkt_min > 0 and q < self.mkt_min:
-            return q, ((Reason.MARKET_LOT_SIZE,), f"{q} below minQty {self.mkt_min}")
+            return q, Failure((Reason.MARKET_LOT_SIZE,), f"{q} below minQty {self.mkt_min}")
         if self.min_notional_market and q * price < self.min_notional:
-            return q, ((Reason.NOTIONAL,), f"~{q * price:.8f} below minNotional {self.min_notional}")
+            return q, Failure((Reason.NOTIONAL,), f"~{q * price:.8f} below minNotional {self.min_notional}")
         if self.legacy_min_notional_market and q * price < self.legacy_min_notional:
-            return q, ((Reason.MIN_NOTIONAL,), f"~{q * price:.8f} below minNotional {self.legacy_min_notional}")
+            return q, Failure((Reason.MIN_NOTIONAL,), f"~{q * price:.8f} below minNotional {self.legacy_min_notional}")
         return q, None
 
     def limit(self, buy: bool, qty: float, price: float, avg_price: float,
@@ -224,10 +224,10 @@ class SymbolFilters:
             price = floor_to(price, self.tick_size, self.tick_dp) if buy else ceil_to(price, self.tick_size,
                                                                                        self.tick_dp)
         if price <= 0 or (self.min_price > 0 and price < self.min_price) or (0 < self.max_price < price):
-            return qty, price, ((Reason.PRICE_FILTER,), f"{price} outside [{self.min_price}, {self.max_price}]")
+            return qty, price, Failure((Reason.PRICE_FILTER,), f"{price} outside [{self.min_price}, {self.max_price}]")
         up, down = (self.bid_up, self.bid_down) if buy else (self.ask_up, self.ask_down)
         if (up > 0 and price > avg_price * up) or (down > 0 and price < avg_price * down):
-            return qty, price, ((Reason.PERCENT_PRICE_BY_SIDE,),
+            return qty, price, Failure((Reason.PERCENT_PRICE_BY_SIDE,),
                                 f"{price} outside {down}-{up} x average {avg_price}")
         q = floor_to(qty, self.lot_step, self.lot_dp)
         if self.lot_max > 0 and q > self.lot_max:
@@ -237,11 +237,12 @@ class SymbolFilters:
             q = floor_to(self.max_notional / price, self.lot_step, self.lot_dp)
             cuts.append(Reason.NOTIONAL)
         if q <= 0 or q < self.lot_min:
-            return q, price, ((Reason.LOT_SIZE,), f"{qty} rounds to {q}, below minQty {self.lot_min}")
+            return q, price, Failure((Reason.LOT_SIZE,), f"{qty} rounds to {q}, below minQty {self.lot_min}")
         if q * price < self.min_notional:
-            return q, price, ((Reason.NOTIONAL,), f"{q * price:.8f} below minNotional {self.min_notional}")
+            return q, price, Failure((Reason.NOTIONAL,), f"{q * price:.8f} below minNotional {self.min_notional}")
         if q * price < self.legacy_min_notional:
-            return q, price, ((Reason.MIN_NOTIONAL,), f"{q * price:.8f} below minNotional {self.legacy_min_notional}")
+            return q, price, Failure((Reason.MIN_NOTIONAL,),
+                                     f"{q * price:.8f} below minNotional {self.legacy_min_notional}")
         return q, price, None
 
     # -- exact validation (tests and audits) -------------------------------------------------

@@ -7,6 +7,7 @@ filter failures use the Binance filter's own name, so an operator can look the r
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Reason(StrEnum):
@@ -48,3 +49,10 @@ class Reason(StrEnum):
     MIN_NOTIONAL = "MIN_NOTIONAL"
     NOTIONAL = "NOTIONAL"
     MAX_NUM_ORDERS = "MAX_NUM_ORDERS"
+
+
+class Failure(NamedTuple):
+    """A rejection: the reason codes (the first is the check's own) and a human-readable detail."""
+
+    reasons: tuple[str, ...]
+    detail: str
