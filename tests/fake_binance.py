@@ -185,6 +185,8 @@ class FakeBinance:
         self.prices = {k: Decimal(v) for k, v in (prices or {"BTCUSDT": "60000", "ETHUSDT": "3000"}).items()}
         self.accounts: dict[str, Account] = {}
         self.orders: list[Order] = []
+        self._by_client_id: dict[tuple[str, str], list[Order]] = {}  # (symbol, client id) -> orders, oldest first
+        self._open: dict[tuple[str, str], Order] = {}                # open orders by (symbol, client id)
         self.trades: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, int]] = []  # (method, endpoint, http status), as served
@@ -237,8 +239,8 @@ class FakeBinance:
     def set_price(self, symbol: str, price: str) -> None:
         """Move the market: resting LIMIT orders that the new price crosses fill at their price."""
         p = self.prices[symbol] = Decimal(price)
-        for o in self.orders:
-            if o.open and o.symbol == symbol and ((o.side == "BUY" and p <= o.price) or
+        for o in list(self._open.values()):
+            if o.symbol == symbol and ((o.side == "BUY" and p <= o.price) or
                                                   (o.side == "SELL" and p >= o.price)):
                 self._fill(self.accounts[o.api_key], o, o.price, o.orig_qty - o.executed_qty, maker=True)
 
@@ -460,7 +462,7 @@ class FakeBinance:
             sym = p.get("symbol")
             if sym is not None:
                 self._symbol(sym)
-            return [o.query_view() for o in self.orders if o.open and (sym is None or o.symbol == sym)]
+            return [o.query_view() for o in self._open.values() if sym is None or o.symbol == sym]
         return self._my_trades(p)
 
     def _exchange_info(self, p: dict[str, str], now: int) -> dict[str, Any]:
@@ -553,7 +555,7 @@ class FakeBinance:
             if (not market or mf["applyToMarket"]) and notional < Decimal(mf["minNotional"]):
                 raise self._reject_filter("MIN_NOTIONAL")
         if not market and "MAX_NUM_ORDERS" in f:
-            n = sum(1 for o in self.orders if o.open and o.symbol == sym)
+            n = sum(1 for o in self._open.values() if o.symbol == sym)
             if n >= int(f["MAX_NUM_ORDERS"]["maxNumOrders"]):
                 raise self._reject_filter("MAX_NUM_ORDERS")
 
@@ -607,7 +609,7 @@ class FakeBinance:
             assert qty is not None
             self._check_filters(sym, otype, side, qty, None, price)
             fill_qty = qty
-        if any(o.open and o.client_order_id == coid for o in self.orders):
+        if (sym, coid) in self._open:
             raise ApiError(400, -2010, "Duplicate order sent.")
         base, quote_asset = info["baseAsset"], info["quoteAsset"]
         fills_now = otype == "MARKET" or (price is not None and ((side == "BUY" and price >= mkt) or
@@ -622,6 +624,8 @@ class FakeBinance:
         order = Order(acct.api_key, sym, self._order_seq, coid, side, otype, tif if otype == "LIMIT" else "GTC",
                       price or Decimal(0), fill_qty, quote or Decimal(0), now, hidden_queries=self.lag_queries)
         self.orders.append(order)
+        self._by_client_id.setdefault((sym, coid), []).append(order)
+        self._open[(sym, coid)] = order
         if fills_now:
             self._fill(acct, order, exec_price, fill_qty, maker=False)
         else:
@@ -669,6 +673,8 @@ class FakeBinance:
         o.executed_qty += qty
         o.cumulative_quote += cost
         o.status = "FILLED" if o.executed_qty >= o.orig_qty else "PARTIALLY_FILLED"
+        if not o.open:
+            self._open.pop((o.symbol, o.client_order_id), None)
         o.update_time = self.now_ms()
         o.fills.append({"price": s8(price), "qty": s8(qty), "commission": s8(fee), "commissionAsset": fee_asset,
                         "tradeId": self._trade_seq})
@@ -685,8 +691,10 @@ class FakeBinance:
         oid, coid = p.get("orderId"), p.get("origClientOrderId")
         if oid is None and coid is None:
             raise ApiError(400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
-        match = [o for o in self.orders if o.symbol == sym and (
-            (oid is not None and str(o.order_id) == oid) or (oid is None and o.client_order_id == coid))]
+        if oid is not None:
+            match = [o for o in self.orders if o.symbol == sym and str(o.order_id) == oid]
+        else:
+            match = self._by_client_id.get((sym, coid or ""), [])
         if not match:
             raise ApiError(400, -2013 if query else -2011, "Order does not exist." if query else "Unknown order sent.")
         order = match[-1]
@@ -706,6 +714,7 @@ class FakeBinance:
         bal[0] += o.locked
         o.locked = Decimal(0)
         o.status, o.update_time = "CANCELED", now
+        self._open.pop((o.symbol, o.client_order_id), None)
         return {"symbol": o.symbol, "origClientOrderId": o.client_order_id, "orderId": o.order_id,
                 "orderListId": -1, "clientOrderId": p.get("newClientOrderId") or f"cancel{o.order_id}",
                 "transactTime": now, "price": s8(o.price), "origQty": s8(o.orig_qty),
@@ -792,10 +801,11 @@ class FakeBinanceThread:
         self._loop.close()
 
 
-async def _serve(port: int) -> None:
-    fake = FakeBinance()
-    fake.add_hmac_account(DOC_API_KEY, DOC_SECRET)
+async def _serve(port: int, limits: RateLimits, balances: dict[str, str] | None) -> None:
+    fake = FakeBinance(limits=limits)
+    fake.add_hmac_account(DOC_API_KEY, DOC_SECRET, balances)
     await fake.start(port)
+    # The one line a parent process waits for (the bench reads the port from it).
     print(f"fake Binance on {fake.base_url}; API key {DOC_API_KEY}, HMAC secret {DOC_SECRET}", flush=True)
     await asyncio.Event().wait()
 
@@ -804,5 +814,12 @@ if __name__ == "__main__":
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--port", type=int, default=8765)
-    asyncio.run(_serve(ap.parse_args().port))
+    ap.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    ap.add_argument("--weight-per-minute", type=int, default=6000)
+    ap.add_argument("--orders-per-10s", type=int, default=100)
+    ap.add_argument("--orders-per-day", type=int, default=200000)
+    ap.add_argument("--balance", action="append", default=[], metavar="ASSET=AMOUNT",
+                    help="the account's starting balances (default USDT=10000 BTC=1 ETH=10)")
+    a = ap.parse_args()
+    bal = dict(b.split("=", 1) for b in a.balance) or None
+    asyncio.run(_serve(a.port, RateLimits(a.weight_per_minute, a.orders_per_10s, a.orders_per_day), bal))
