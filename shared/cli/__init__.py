@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "shared.cli.host",
     "shared.cli.emulator",
     "shared.cli.ingest",
+    "shared.cli.download",
 )
 
 
