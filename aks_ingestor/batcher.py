@@ -69,6 +69,9 @@ class Batcher:
             self._wake.set()
         elif n >= self._max_batch:
             self._full.set()
+            # A busy socket hands frames over without ever yielding to the loop; let the writer
+            # take the full batch now instead of when the queue is full.
+            await asyncio.sleep(0)
 
     async def _run(self) -> None:
         while True:

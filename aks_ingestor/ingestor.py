@@ -108,7 +108,7 @@ class Ingestor:
     # -- the message path ------------------------------------------------------------------------
 
     def _handler(self, keys: tuple[StreamKey, ...]) -> Callable[[str | bytes, int], Awaitable[Reconnect | None]]:
-        parser = StreamParser(keys)
+        parser = StreamParser(keys, rows=self.sink.wants_rows)
         url_holder: list[str] = []
         messages = self.stats.messages
         names = {k: k.name for k in keys}
@@ -239,7 +239,8 @@ class Ingestor:
                 # An aggregate of several trades (one taker order, one price) fills their ids as one
                 # Trade carrying the total quantity, under the first id not yet written.
                 tid = max(first, self._last[key] + 1)
-                bf = trade_item(key, tid, agg["p"], agg["q"], agg["T"], agg["m"], agg.get("M", True))
+                bf = trade_item(key, tid, agg["p"], agg["q"], agg["T"], agg["m"], agg.get("M", True),
+                                self.sink.wants_rows)
             except (MalformedMessage, KeyError, ValueError, TypeError) as exc:
                 await self._keep_malformed(repr(agg), f"REST aggTrade: {exc}", self.rest.base_url if self.rest else "")
                 continue

@@ -35,6 +35,7 @@ class EventSink(Protocol):
     """Takes a batch of items; raises when it could not (the batcher retries, nothing is dropped)."""
 
     blocking: bool  # True: the batcher calls write() in a worker thread
+    wants_rows: bool  # whether items need their Binance Vision row (the file sink)
 
     def write(self, items: Sequence[Item]) -> None: ...
 
@@ -50,6 +51,7 @@ class PublisherSink:
     `marketflow.type` property from the event type)."""
 
     blocking = True
+    wants_rows = False
 
     def __init__(self, publisher: Publisher, hub: str = topology.MARKET_DATA.name) -> None:
         self.publisher = publisher
@@ -105,6 +107,7 @@ class DirSink:
     """Binance Vision daily CSV files under `root` (created when missing), one open file per stream."""
 
     blocking = False
+    wants_rows = True
 
     def __init__(self, root: Path) -> None:
         self.root = root

@@ -95,12 +95,20 @@ def _risk(progress: Callable[[str], None]) -> str:
     return render_risk(risk_bench.run())
 
 
+def _ingest(progress: Callable[[str], None]) -> str:
+    from benchmarks import ingest_bench
+
+    progress("ingest: socket to published batch (a few minutes)...")
+    return ingest_bench.render(ingest_bench.run(progress=progress))
+
+
 # Every suite: name -> function(progress) returning its markdown section. A suite lives in its own
 # module; add it here. Each section is kept in benchmarks/results/<name>.md, so running one suite
 # (`make bench BENCH=name`) rewrites only its own section of BENCHMARKS.md.
 SUITES: dict[str, Callable[[Callable[[str], None]], str]] = {
     "pipeline": _pipeline,
     "risk": _risk,
+    "ingest": _ingest,
 }
 RESULTS = Path(__file__).parent / "results"
 

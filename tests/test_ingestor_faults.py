@@ -221,9 +221,11 @@ def test_malformed_messages_and_unknown_symbols_are_kept_never_published(
 
 
 class SlowSink:
-    """A sink that takes 5 ms per batch, so a fast stream fills the pending queue."""
+    """A sink that takes 5 ms per batch (in the writer thread, as Event Hubs does), so a fast stream
+    fills the pending queue."""
 
-    blocking = False
+    blocking = True
+    wants_rows = False
 
     def __init__(self) -> None:
         self.pub = InMemoryPublisher()

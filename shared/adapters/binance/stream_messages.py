@@ -73,13 +73,16 @@ def _bool_text(value: Any) -> str:
 
 
 def trade_item(key: StreamKey, trade_id: Any, price: Any, qty: Any, time: Any, buyer_maker: Any,
-               best_match: Any) -> Item:
-    """A trade; its row is the trade archive's (id, price, qty, quote_qty, time, is_buyer_maker, is_best_match)."""
+               best_match: Any, row: bool = True) -> Item:
+    """A trade; its row (when `row`) is the trade archive's (id, price, qty, quote_qty, time, is_buyer_maker,
+    is_best_match); without it the row is "" (an Event Hubs sink has no use for it)."""
     try:
         tid, t = int(trade_id), int(time)
         m_text, bm_text = _bool_text(buyer_maker), _bool_text(best_match)
         event = Trade.create(symbol=key.symbol, trade_id=tid, price=float(price), quantity=float(qty), trade_time=t,
                              is_buyer_maker=buyer_maker)
+        if not row:
+            return Item(key, tid, event, "")
         quote = (Decimal(price) * Decimal(qty)).normalize()
     except MalformedMessage:
         raise
@@ -91,7 +94,8 @@ def trade_item(key: StreamKey, trade_id: Any, price: Any, qty: Any, time: Any, b
 class StreamParser:
     """Parses the text of one connection's messages (raw when it carries one stream, else combined)."""
 
-    def __init__(self, keys: Sequence[StreamKey]) -> None:
+    def __init__(self, keys: Sequence[StreamKey], rows: bool = True) -> None:
+        self._rows = rows
         self._by_name: Mapping[str, StreamKey] = {k.name: k for k in keys}
         self._single = keys[0] if len(keys) == 1 else None
 
@@ -156,7 +160,7 @@ class StreamParser:
         if data.get("e") != "trade":
             raise MalformedMessage(f"event type {data.get('e')!r} on trade stream {key.name}")
         self._check_symbol(key, data.get("s"))
-        return trade_item(key, data["t"], data["p"], data["q"], data["T"], data["m"], data.get("M", True))
+        return trade_item(key, data["t"], data["p"], data["q"], data["T"], data["m"], data.get("M", True), self._rows)
 
     def _book_ticker(self, key: StreamKey, data: dict[str, Any], received_ms: int) -> Item:
         self._check_symbol(key, data.get("s"))
