@@ -192,7 +192,10 @@ def test_sigint_of_the_real_process(tmp_path: Path) -> None:
     work.mkdir()
     out, started = work / "o", tmp_path / "started"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen([sys.executable, "-c", "import pathlib, time, sys\nfrom shared.cli import main\n"
+    # A process started from a background job inherits SIGINT ignored (POSIX shells do that), and
+    # Python then installs no KeyboardInterrupt handler: restore the default a terminal gives.
+    proc = subprocess.Popen([sys.executable, "-c", "import pathlib, signal, time, sys\n"
+                             "signal.signal(signal.SIGINT, signal.default_int_handler)\nfrom shared.cli import main\n"
                              "import shared.pipeline.replay as r\n"
                              f"def slow(*a, **k):\n    pathlib.Path({str(started)!r}).touch()\n    time.sleep(30)\n"
                              f"r.run_replay = slow\nsys.exit(main(['run', '--out', {str(out)!r}]))"],
