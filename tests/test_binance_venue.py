@@ -86,9 +86,13 @@ def test_errors_are_the_executors_taxonomy() -> None:
         with pytest.raises(VenueRejected) as e:
             await venue.submit(limit("mf-r1", qty="0.00001"))
         assert (e.value.code, e.value.reason) == (-1013, "Filter failure: LOT_SIZE")
-        assert venue.exchange_info.stale()  # a filter failure refreshes the filters on next use
-        await venue.exchange_info.filters()
-        assert venue.exchange_info.refreshes == refreshes + 1
+        got: list[Any] = []
+        venue.on_filters = got.append   # e.g. RiskEngine.set_filters
+        assert venue.exchange_info.stale()  # a filter failure: exchangeInfo is re-read in the background
+        assert venue._refreshing is not None
+        await venue._refreshing
+        assert venue.exchange_info.refreshes == refreshes + 1 and sorted(got[0]) == ["BTCUSDT", "ETHUSDT"]
+        assert fake.requests[-1] == ("GET", "exchangeInfo", 200)
         with pytest.raises(VenueRejected) as e:
             await venue.submit(market("mf-r2", Side.BUY, quote_quantity=Decimal("99999")))
         assert (e.value.code, e.value.reason) == (-2010, "Account has insufficient balance for requested action.")

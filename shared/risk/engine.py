@@ -99,6 +99,12 @@ class RiskEngine:
         self._cuts: dict[str, int] = {}
 
     # -- market state ------------------------------------------------------------------------
+    def set_filters(self, filters: ExchangeFilters | None) -> None:
+        """Replace the exchange filters (the Binance venue re-reads exchangeInfo hourly and after a
+        filter failure, and hands the new filters here)."""
+        self.filters = filters
+        self._fs = dict(filters) if filters is not None else None
+
     def on_market(self, symbol: str, price: float, time: int) -> None:
         """The latest price of a symbol (O(1); called per bar or tick). Older prices are ignored."""
         last = self._px.get(symbol)

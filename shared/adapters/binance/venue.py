@@ -6,6 +6,10 @@ as `OrderRequest.params()` (exact decimal strings) with `newOrderRespType=FULL`,
 order's fills come back with its response. A -1013 filter failure marks the exchangeInfo cache
 stale (the exchange's rules may have changed; the next `filters()` re-reads them).
 
+The filters are re-read in the background when the cache is stale (an hour old, or after a
+filter failure) at the next order, so no order waits for exchangeInfo; `on_filters` (e.g.
+`RiskEngine.set_filters`) receives each new set.
+
 `connect` builds everything from settings: the base URL (`--base-url`, `BINANCE_BASE_URL`,
 `--testnet` or production), the keys from the environment, the clock offset, exchangeInfo's
 filters and rate limits. `risk_hook` turns every exchange error into
@@ -15,11 +19,14 @@ Retry-After), and counts it.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from shared.execution.venue import Balance, OrderRequest, VenueOrder, VenueTrade
+from shared.risk.filters import ExchangeFilters
 
 from .credentials import Credentials
 from .errors import BinanceError, Rejected
@@ -28,6 +35,7 @@ from .models import AccountInfo
 from .rest import MAX_RECV_WINDOW_MS, BinanceRest, ErrorHook, ExchangeHook, resolve_base_url
 
 FILTER_FAILURE = -1013
+log = logging.getLogger(__name__)
 
 
 class BinanceVenue:
@@ -38,6 +46,27 @@ class BinanceVenue:
     def __init__(self, rest: BinanceRest, exchange_info: ExchangeInfoCache | None = None) -> None:
         self.rest = rest
         self.exchange_info = exchange_info or ExchangeInfoCache(rest)
+        self._refreshing: asyncio.Task[ExchangeFilters | None] | None = None
+
+    @property
+    def on_filters(self) -> Callable[[ExchangeFilters], None] | None:
+        return self.exchange_info.on_refresh
+
+    @on_filters.setter
+    def on_filters(self, hook: Callable[[ExchangeFilters], None] | None) -> None:
+        self.exchange_info.on_refresh = hook
+
+    def _refresh_soon(self) -> None:
+        """Re-read exchangeInfo in the background if the cache is stale (one refresh at a time)."""
+        if self.exchange_info.stale() and (self._refreshing is None or self._refreshing.done()):
+            self._refreshing = asyncio.get_running_loop().create_task(self._refresh())
+
+    async def _refresh(self) -> ExchangeFilters | None:
+        try:
+            return await self.exchange_info.refresh()
+        except BinanceError as exc:
+            log.warning("binance: exchangeInfo refresh failed (%s); keeping the filters read before", exc)
+            return None
 
     def __repr__(self) -> str:
         return f"BinanceVenue({self.rest!r})"
@@ -62,6 +91,8 @@ class BinanceVenue:
         return venue
 
     async def close(self) -> None:
+        if self._refreshing is not None and not self._refreshing.done():
+            self._refreshing.cancel()
         await self.rest.close()
 
     async def __aenter__(self) -> BinanceVenue:
@@ -80,6 +111,8 @@ class BinanceVenue:
             if exc.code == FILTER_FAILURE:
                 self.exchange_info.invalidate()
             raise
+        finally:
+            self._refresh_soon()
 
     async def cancel(self, symbol: str, client_order_id: str) -> VenueOrder:
         return await self.rest.cancel_order(symbol, client_order_id)
