@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "shared.cli.emulator",
     "shared.cli.ingest",
     "shared.cli.download",
+    "shared.cli.up",
 )
 
 

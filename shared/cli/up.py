@@ -1,0 +1,368 @@
+"""`marketflow up`: the whole system on one machine, each part its own process, no Docker.
+
+It starts Azurite (its own, on free ports, in memory), the Event Hubs emulator, the local Functions
+host (`marketflow host`, the real registered functions), the executor service (`python -m
+aks_executor`, paper venue) and publishes the given (or bundled) klines into `market-data` with the
+azure-eventhub SDK, partition key = symbol, each event marked as replayed (`replay` property) so
+every part checks it in event time. With `--pace lockstep` the next bar is published once every
+consumer group of every hub has checkpointed everything published so far (devhost.settle), so the
+distributed run decides exactly as `marketflow replay` does. At the end it reads what the hubs
+carried (signals, orders, executions), books the executions, marks the bars, and writes the same
+report files as `marketflow replay`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from .errors import CliError
+
+ROOT = Path(__file__).resolve().parents[2]
+EMULATOR_KEY = "SAS_KEY_VALUE"  # the emulator's documented development key, not a secret
+# Azurite's published development account (devstoreaccount1) and key, the same in every install.
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+PACES = ("lockstep", "realtime")
+
+
+class Pace(NamedTuple):
+    lockstep: bool
+    speed: float  # multiple of real time; 0 = as fast as possible
+
+
+def parse_pace(text: str) -> Pace:
+    if text == "lockstep":
+        return Pace(True, 0.0)
+    if text == "realtime":
+        return Pace(False, 1.0)
+    if text.startswith("x"):
+        try:
+            speed = float(text[1:])
+        except ValueError:
+            speed = -1.0
+        if speed > 0:
+            return Pace(False, speed)
+    raise CliError(f"--pace: expected lockstep, realtime or xN (a multiple of real time, N > 0), got {text!r}")
+
+
+def azurite_connection(blob: int, queue: int, table: int) -> str:
+    return (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_DEV_KEY};"
+            f"BlobEndpoint=http://127.0.0.1:{blob}/{AZURITE_ACCOUNT};"
+            f"QueueEndpoint=http://127.0.0.1:{queue}/{AZURITE_ACCOUNT};"
+            f"TableEndpoint=http://127.0.0.1:{table}/{AZURITE_ACCOUNT};")
+
+
+def emulator_connection(port: int) -> str:
+    return (f"Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=RootManageSharedAccessKey;"
+            f"SharedAccessKey={EMULATOR_KEY};UseDevelopmentEmulator=true")
+
+
+class Status:
+    """One status line, rewritten in place on a terminal, printed every few seconds elsewhere."""
+
+    def __init__(self, stream: Any = sys.stderr) -> None:
+        self._stream = stream
+        self._tty = bool(getattr(stream, "isatty", lambda: False)())
+        self._last = 0.0
+
+    def show(self, text: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < (0.5 if self._tty else 5.0):
+            return
+        self._last = now
+        if self._tty:
+            self._stream.write("\r\x1b[2K" + text)
+        else:
+            self._stream.write(text + "\n")
+        self._stream.flush()
+
+    def done(self) -> None:
+        if self._tty:
+            self._stream.write("\n")
+
+
+def _hub_clients(conn: str) -> dict[str, Any]:
+    from azure.eventhub import EventHubProducerClient
+
+    from shared import topology
+
+    return {name: EventHubProducerClient.from_connection_string(conn, eventhub_name=name) for name in topology.HUBS}
+
+
+def _read_hub(conn: str, hub: str, heads: Mapping[str, int], timeout_s: float = 60.0) -> list[bytes]:
+    """Every event body of `hub` up to `heads` (partition -> last sequence), through `$Default`."""
+    from azure.eventhub import EventHubConsumerClient
+
+    bodies: dict[str, list[tuple[int, bytes]]] = {pid: [] for pid in heads}
+    wanted = {pid: last for pid, last in heads.items() if last >= 0}
+    if not wanted:
+        return []
+    client = EventHubConsumerClient.from_connection_string(conn, consumer_group="$Default", eventhub_name=hub)
+    deadline = time.monotonic() + timeout_s
+    done: set[str] = set()
+
+    def on_batch(context: Any, events: list[Any]) -> None:
+        pid = context.partition_id
+        for e in events:
+            if e.sequence_number <= wanted.get(pid, -1):
+                bodies[pid].append((e.sequence_number, b"".join(e.body)))
+        if pid in wanted and bodies[pid] and bodies[pid][-1][0] >= wanted[pid]:
+            done.add(pid)
+        if done >= set(wanted) or time.monotonic() > deadline:
+            client.close()
+
+    with client:
+        client.receive_batch(on_batch, max_batch_size=500, max_wait_time=1.0, starting_position="-1")
+    if not done >= set(wanted):
+        raise CliError(f"reading hub {hub} back timed out after {timeout_s:.0f} s")
+    return [body for pid in sorted(bodies) for _, body in sorted(bodies[pid])]
+
+
+def _settled(blob_service: Any, clients: Mapping[str, Any]) -> tuple[bool, list[Any]]:
+    """All consumer groups caught up? Checkpoints are read before the heads (see devhost.settle)."""
+    from devhost.host import CHECKPOINT_CONTAINER as HOST_CONTAINER
+    from devhost.settle import checkpoints, lags, partition_heads
+    from shared import topology
+
+    saved = []
+    for name in (HOST_CONTAINER, topology.CHECKPOINT_CONTAINER):
+        container = blob_service.get_container_client(name)
+        try:
+            saved.append(checkpoints(container))
+        except Exception:  # the container appears with the first checkpoint
+            saved.append({})
+    heads = {hub: partition_heads(client) for hub, client in clients.items()}
+    groups = {name: hub.consumer_groups for name, hub in topology.HUBS.items()}
+    result = lags(heads, groups, saved)
+    return all(g.lag == 0 for g in result), result
+
+
+def run_up(args: argparse.Namespace, status: Status) -> dict[str, Any]:
+    from azure.eventhub import EventData
+    from azure.storage.blob import BlobServiceClient
+
+    from devhost.stack import Stack, StackError, azurite_command, free_port
+    from shared import topology
+    from shared.adapters.publisher import PROP_EVENT_TYPE, PROP_SCHEMA_VERSION
+    from shared.data import DataError, read_klines
+    from shared.events import encode
+    from shared.samples import btcusdt_1m_paths
+    from shared.strategies import StrategyConfigError, create, parse_params
+
+    pace = parse_pace(args.pace)
+    if args.cash is not None and not (0 < args.cash < float("inf")):
+        raise CliError("--cash must be a finite number above 0")
+    if not 0 <= args.commission < 1:
+        raise CliError("--commission must be in [0, 1)")
+    try:
+        params = parse_params(args.param or [])
+        create(args.strategy, params)
+    except StrategyConfigError as exc:
+        raise CliError(f"--strategy/--param: {exc}") from None
+    sources = [Path(s) for s in args.source] if args.source else btcusdt_1m_paths()
+    missing = [str(p) for p in sources if not p.is_file()]
+    if missing:
+        raise CliError(f"--source: no such file: {', '.join(missing)}")
+    try:
+        series = read_klines(sources, symbol=args.symbol)
+    except DataError as exc:
+        raise CliError(f"bad market data: {exc}") from None
+    bars = series.bars[: args.limit] if args.limit else series.bars
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="up-", dir=out))
+    stack = Stack(log_dir=work / "logs")
+    py = sys.executable
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MARKETFLOW_", "EVENTHUB", "AzureWebJobs"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    try:
+        blob, queue, table = free_port(), free_port(), free_port()
+        status.show("starting azurite...", force=True)
+        stack.start("azurite", [*azurite_command(ROOT / ".azurite"), "--blobPort", str(blob), "--queuePort",
+                                str(queue), "--tablePort", str(table), "--location", str(work / "azurite")],
+                    env, wait_port=table)
+        storage = azurite_connection(blob, queue, table)
+        amqp, health = free_port(), free_port()
+        status.show("starting the event hubs emulator...", force=True)
+        stack.start("emulator", [py, "-m", "emulator", "--port", str(amqp), "--health-port", str(health),
+                                 "--log-level", "WARNING"], env, wait_port=amqp)
+        hubs = emulator_connection(amqp)
+        shared_env = {**env, topology.EVENTHUB_CONNECTION_SETTING: hubs, "AzureWebJobsStorage": storage,
+                      "DEADLETTER_STORAGE": storage, "CHECKPOINT_STORAGE": storage,
+                      "MARKETFLOW_STRATEGY": args.strategy,
+                      "MARKETFLOW_STRATEGY_PARAMS": " ".join(f"{k}={v}" for k, v in params.items()),
+                      "MARKETFLOW_ACCOUNT_CASH": str(args.cash), "MARKETFLOW_PAPER_COMMISSION": str(args.commission),
+                      "MARKETFLOW_STATE_STORAGE": storage}
+        for pair in args.risk or []:
+            key, _, value = pair.partition("=")
+            shared_env[f"MARKETFLOW_RISK_{key.strip().upper()}"] = value.strip()
+        http = free_port()
+        status.show("starting the functions host...", force=True)
+        stack.start("functions", [py, "-m", "shared.cli", "host", "--app-dir", str(ROOT), "--port", str(http),
+                                  "--log-level", "WARNING"], shared_env, wait_port=http)
+        executor_http = free_port()
+        status.show("starting the executor...", force=True)
+        stack.start("executor", [py, "-m", "aks_executor"],
+                    {**shared_env, "MARKETFLOW_VENUE": "paper", "MARKETFLOW_HTTP_HOST": "127.0.0.1",
+                     "MARKETFLOW_HTTP_PORT": str(executor_http), "MARKETFLOW_LEASE": "file",
+                     "MARKETFLOW_STATE_DIR": str(work / "executor"), "LOG_LEVEL": "WARNING"},
+                    wait_port=executor_http)
+        blob_service = BlobServiceClient.from_connection_string(storage)
+        clients = _hub_clients(hubs)
+        try:
+            published = _publish(bars, clients, blob_service, pace, stack, status, args.settle_timeout,
+                                 lambda k: _event_data(EventData, encode(k), k, PROP_EVENT_TYPE, PROP_SCHEMA_VERSION))
+            heads = {hub: _heads(client) for hub, client in clients.items()}
+        finally:
+            for client in clients.values():
+                client.close()
+        status.show("reading the hubs back...", force=True)
+        carried = {hub: _read_hub(hubs, hub, heads[hub]) for hub in (topology.SIGNALS.name, topology.ORDERS.name,
+                                                                      topology.EXECUTIONS.name)}
+    except StackError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        status.show("stopping...", force=True)
+        stack.stop()
+        status.done()
+    result = _result(bars, series.symbol, args, params, carried, published)
+    from shared.report import summarize, write_report
+
+    write_report(result, out)
+    summary = summarize(result)
+    return {"bars": published, "summary": summary, "logs": str(work / "logs"),
+            "hub_events": {hub: len(v) for hub, v in carried.items()}}
+
+
+def _event_data(factory: Any, body: bytes, event: Any, type_prop: str, version_prop: str) -> Any:
+    data = factory(body)
+    data.content_type = "application/json"
+    data.message_id = event.event_id
+    data.correlation_id = event.correlation_id
+    data.properties = {type_prop: getattr(event, "type", event.TYPE), version_prop: event.schema_version,
+                       "replay": "true"}
+    return data
+
+
+def _heads(client: Any) -> dict[str, int]:
+    from devhost.settle import partition_heads
+
+    return partition_heads(client)
+
+
+def _publish(bars: Sequence[Any], clients: Mapping[str, Any], blob_service: Any, pace: Pace, stack: Any,
+             status: Status, settle_timeout: float, to_data: Callable[[Any], Any]) -> int:
+    from shared import topology
+
+    producer = clients[topology.MARKET_DATA.name]
+    started = time.monotonic()
+    first_time = bars[0].close_time if bars else 0
+    for i, bar in enumerate(bars):
+        if pace.speed > 0:
+            due = started + (bar.close_time - first_time) / 1000 / pace.speed
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        kline = bar.to_kline()
+        batch = producer.create_batch(partition_key=kline.symbol)
+        batch.add(to_data(kline))
+        producer.send_batch(batch)
+        lag_text = ""
+        if pace.lockstep:
+            deadline = time.monotonic() + settle_timeout
+            while True:
+                settled, lags = _settled(blob_service, clients)
+                if settled:
+                    break
+                stack.check()
+                if time.monotonic() > deadline:
+                    behind = ", ".join(f"{g.group}@{g.hub}={g.lag}" for g in lags if g.lag)
+                    raise CliError(f"the pipeline did not settle bar {i + 1} within {settle_timeout:.0f} s "
+                                   f"(behind: {behind}); logs: {stack.log_dir}")
+                time.sleep(0.01)
+        else:
+            stack.check()
+            if i % 200 == 0:
+                _, lags = _settled(blob_service, clients)
+                lag_text = " lag " + " ".join(f"{g.group}@{g.hub}={g.lag}" for g in lags if g.lag)
+        elapsed = max(time.monotonic() - started, 1e-9)
+        status.show(f"bar {i + 1}/{len(bars)} ({(i + 1) / elapsed:,.0f} bars/s){lag_text}")
+    if not pace.lockstep:  # let the pipeline finish what was published
+        deadline = time.monotonic() + settle_timeout
+        while not _settled(blob_service, clients)[0]:
+            stack.check()
+            if time.monotonic() > deadline:
+                raise CliError(f"the pipeline did not settle within {settle_timeout:.0f} s after the last bar")
+            time.sleep(0.05)
+    return len(bars)
+
+
+def _result(bars: Sequence[Any], symbol: str, args: argparse.Namespace, params: Mapping[str, Any],
+            carried: Mapping[str, list[bytes]], published: int) -> Any:
+    """A ReplayResult from what the hubs carried: executions booked in event time, bars marked."""
+    from shared import topology
+    from shared.events import ExecutionReport, OrderIntent, Signal, decode_as
+    from shared.pipeline.replay import ReplayResult
+    from shared.portfolio import PositionBook
+
+    signals = sorted((decode_as(b, Signal) for b in carried[topology.SIGNALS.name]), key=lambda s: s.event_time)
+    intents = sorted((decode_as(b, OrderIntent) for b in carried[topology.ORDERS.name]), key=lambda s: s.event_time)
+    reports = sorted((decode_as(b, ExecutionReport) for b in carried[topology.EXECUTIONS.name]),
+                     key=lambda r: r.event_time)
+    book = PositionBook(cash=args.cash)
+    equity: list[float] = []
+    trades: list[Any] = []
+    fills = iter([r for r in reports if r.fills])
+    pending = next(fills, None)
+    for bar in bars[:published]:
+        while pending is not None and pending.event_time <= bar.open_time:
+            trades.extend(book.apply(pending))
+            pending = next(fills, None)
+        equity.append(book.mark(bar.symbol, bar.close, bar.close_time))
+    return ReplayResult(symbol=symbol, strategy=args.strategy, params=dict(params), cash=args.cash,
+                        commission=args.commission, bars=bars[:published], equity=equity, trades=trades,
+                        signals=signals, decisions=[], intents=intents, reports=reports,
+                        open_position=book.position(symbol), final_equity=equity[-1] if equity else args.cash,
+                        events=published)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    status = Status()
+    try:
+        outcome = run_up(args, status)
+    except KeyboardInterrupt:
+        print("marketflow: interrupted; every process of the stack was stopped", file=sys.stderr)
+        return 130
+    summary = outcome["summary"]
+    print(json.dumps({"bars": outcome["bars"], "hub_events": outcome["hub_events"],
+                      "trades": summary.get("n_trades"), "return_pct": summary.get("return_pct"),
+                      "final_equity": summary.get("equity_final"), "out": args.out, "logs": outcome["logs"]},
+                     default=str))
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add `marketflow up`."""
+    p = sub.add_parser("up", help="the whole system locally: Azurite, Event Hubs emulator, Functions host, "
+                       "executor, market data", description=__doc__)
+    p.add_argument("--source", nargs="+", metavar="PATH", help="kline files (default: the bundled BTCUSDT 1m)")
+    p.add_argument("--symbol", help="symbol (default: from the file name)")
+    p.add_argument("--strategy", default="sma_cross", help="strategy (default %(default)s)")
+    p.add_argument("--param", action="append", metavar="K=V", help="strategy parameter, repeatable")
+    p.add_argument("--cash", type=float, default=10_000.0, help="starting quote balance (default %(default)s)")
+    p.add_argument("--commission", type=float, default=0.001, help="paper commission per side (default %(default)s)")
+    p.add_argument("--risk", action="append", metavar="KEY=VALUE", help="risk limit for every engine, repeatable")
+    p.add_argument("--pace", default="lockstep", help="lockstep (default: next bar once the pipeline settled), "
+                   "realtime, or xN (N times real time)")
+    p.add_argument("--limit", type=int, help="publish only the first N bars")
+    p.add_argument("--settle-timeout", type=float, default=60.0, help="seconds a bar may take to settle")
+    p.add_argument("--out", required=True, help="report folder (the same files as `marketflow replay`)")
+    p.set_defaults(func=cmd_up)
