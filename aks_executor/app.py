@@ -68,8 +68,10 @@ class ExecutorRuntime:
                  http: HttpServer | None = None, grace_s: float = 25.0,
                  on_batch_done: Callable[[str, BatchOutcome], None] | None = None,
                  on_close: Callable[[], Awaitable[None]] | None = None,
-                 max_batch_size: int = 100, max_wait_time: float = 1.0) -> None:
+                 max_batch_size: int = 100, max_wait_time: float = 1.0,
+                 starting_position: str = "@latest") -> None:
         self.sources = list(sources)
+        self._starting_position = starting_position  # where a partition with no checkpoint starts
         self.keeper = keeper
         self.metrics = metrics
         self.http = http
@@ -155,7 +157,7 @@ class ExecutorRuntime:
         async with client:
             await client.receive_batch(cb["on_event_batch"], max_batch_size=self._max_batch_size,
                                        max_wait_time=self._max_wait_time, owner_level=owner_level,
-                                       starting_position="@latest",
+                                       starting_position=self._starting_position,
                                        on_partition_initialize=cb["on_partition_initialize"],
                                        on_partition_close=cb["on_partition_close"], on_error=cb["on_error"])
 

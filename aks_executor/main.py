@@ -113,7 +113,7 @@ def build_runtime(settings: ServiceSettings, resolver: SecretResolver) -> Execut
         sources=[Source(topology.ORDERS.name, service.orders), Source(topology.MARKET_DATA.name, service.market)],
         keeper=keeper, consumers=consumer, metrics=metrics, grace_s=settings.grace_s, on_close=close,
         readiness_extra={"not_banned": service.not_banned, "time_synced": service.time_synced},
-        on_batch_done=lambda _hub, _outcome: service.export_state())
+        on_batch_done=lambda _hub, _outcome: service.export_state(), starting_position=settings.starting_position)
     runtime.http = HttpServer(build_app(metrics, runtime.readiness, on_scrape=service.export_state),
                               settings.http_host, settings.http_port)
     return runtime

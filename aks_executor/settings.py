@@ -10,6 +10,7 @@
 | `MARKETFLOW_LEASE_DURATION_S` | `15` | Blob lease duration (15-60 s): the failover time when a holder dies |
 | `MARKETFLOW_LEASE_RETRY_S` | `2` | how often a standby tries to take the lease |
 | `MARKETFLOW_STATE_DIR` | `.marketflow` | local state (the file lease, the SQLite intent store) |
+| `MARKETFLOW_START_POSITION` | `latest` | a partition with no checkpoint starts at `latest` or `earliest` |
 | `LOG_LEVEL` | `INFO` | |
 """
 
@@ -24,6 +25,7 @@ from shared.adapters.azure.settings import ConfigurationError
 
 VENUES = ("paper", "binance")
 LEASES = ("blob", "file")
+START_POSITIONS = {"latest": "@latest", "earliest": "-1"}  # the SDK's starting_position values
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,11 @@ class ServiceSettings:
     log_level: str = "INFO"
     cash: float = 10_000.0
     commission: float = 0.001
+    start_position: str = "latest"
+
+    @property
+    def starting_position(self) -> str:
+        return START_POSITIONS[self.start_position]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -61,6 +68,9 @@ class ServiceSettings:
         lease = get("MARKETFLOW_LEASE", "blob").lower()
         if lease not in LEASES:
             raise ConfigurationError(f"MARKETFLOW_LEASE must be one of {', '.join(LEASES)}, got {lease!r}")
+        start = get("MARKETFLOW_START_POSITION", "latest").lower()
+        if start not in START_POSITIONS:
+            raise ConfigurationError(f"MARKETFLOW_START_POSITION must be latest or earliest, got {start!r}")
         duration = int(number("MARKETFLOW_LEASE_DURATION_S", "15"))
         if not 15 <= duration <= 60:
             raise ConfigurationError("MARKETFLOW_LEASE_DURATION_S must be 15 to 60 (a Blob lease's range)")
@@ -71,4 +81,4 @@ class ServiceSettings:
                    lease_retry_s=number("MARKETFLOW_LEASE_RETRY_S", "2"),
                    state_dir=Path(get("MARKETFLOW_STATE_DIR", ".marketflow")), log_level=get("LOG_LEVEL", "INFO"),
                    cash=number("MARKETFLOW_ACCOUNT_CASH", "10000"),
-                   commission=number("MARKETFLOW_PAPER_COMMISSION", "0.001"))
+                   commission=number("MARKETFLOW_PAPER_COMMISSION", "0.001"), start_position=start)

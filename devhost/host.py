@@ -12,6 +12,7 @@ policy exhausted), never before.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -109,11 +110,11 @@ class FunctionsHost:
         if not self.triggers and not self.http:
             raise HostError("the app has no Event Hub or HTTP triggers")
         storage = connection_string(STORAGE_SETTING, self._env) if self.triggers else ""
-        runner = None
-        if self.http:
-            from .http import serve
+        from .http import serve
 
-            runner = await serve(self.http, self.http_host, self.http_port)
+        runner = await serve(self.http, self.http_host, self.http_port, self.status)
+        if self.triggers:
+            await self._ensure_container(storage)
         tasks = [asyncio.create_task(self._consume(t, storage), name=t.function) for t in self.triggers]
         stopper = asyncio.create_task(asyncio.to_thread(self._stop.wait))
         await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -122,11 +123,25 @@ class FunctionsHost:
             await client.close()
         results = await asyncio.gather(*tasks, return_exceptions=True)
         await stopper
-        if runner is not None:
-            await runner.cleanup()
+        await runner.cleanup()
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 raise result
+
+    def status(self) -> dict[str, Any]:
+        return {"functions": {name: {"batches": s.batches, "events": s.events, "failures": s.failures,
+                                     "retries": s.retries, "checkpoints": s.checkpoints}
+                              for name, s in self.stats.items()}}
+
+    @staticmethod
+    async def _ensure_container(storage: str) -> None:
+        """The checkpoint container, created on first start as the Functions host does."""
+        from azure.core.exceptions import ResourceExistsError
+        from azure.storage.blob.aio import BlobServiceClient
+
+        async with BlobServiceClient.from_connection_string(storage) as service:
+            with contextlib.suppress(ResourceExistsError):
+                await service.create_container(CHECKPOINT_CONTAINER)
 
     async def _consume(self, trigger: EventHubTrigger, storage: str) -> None:
         from azure.eventhub.aio import EventHubConsumerClient

@@ -1,4 +1,5 @@
-"""HTTP-triggered functions served on loopback at /api/<route>, as `func start` serves them.
+"""HTTP-triggered functions served on loopback at /api/<route>, as `func start` serves them, and
+GET /admin/host/status (the host's state and each trigger's counts).
 
 Requests become `azure.functions.HttpRequest`s and the function's `HttpResponse` is sent back.
 Like Core Tools, the local host does not check function keys: `authLevel` is reported, not enforced,
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import azure.functions as func
@@ -34,7 +35,7 @@ def _match(route: str, path: str) -> dict[str, str] | None:
     return params
 
 
-def build_app(functions: Sequence[HttpFunction]) -> web.Application:
+def build_app(functions: Sequence[HttpFunction], status: Callable[[], dict[str, Any]] | None = None) -> web.Application:
     async def handle(request: web.Request) -> web.StreamResponse:
         path = request.match_info["path"]
         for fn in functions:
@@ -57,14 +58,20 @@ def build_app(functions: Sequence[HttpFunction]) -> web.Application:
                                 content_type=resp.mimetype or "text/plain", charset=resp.charset or None)
         return web.Response(status=404, text="no function at this route\n")
 
+    async def host_status(request: web.Request) -> web.StreamResponse:
+        # Like the Functions host's admin API: is it running, and what has each trigger done.
+        return web.json_response({"state": "Running", **(status() if status is not None else {})})
+
     app = web.Application()
     app.router.add_route("*", "/api/{path:.*}", handle)
+    app.router.add_get("/admin/host/status", host_status)
     return app
 
 
-async def serve(functions: Sequence[HttpFunction], host: str, port: int) -> web.AppRunner:
-    """Start serving; the caller cleans the runner up on shutdown."""
-    runner = web.AppRunner(build_app(functions))
+async def serve(functions: Sequence[HttpFunction], host: str, port: int,
+                status: Callable[[], dict[str, Any]] | None = None) -> web.AppRunner:
+    """Start serving (the functions, and GET /admin/host/status); the caller cleans the runner up."""
+    runner = web.AppRunner(build_app(functions, status))
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     for fn in functions:

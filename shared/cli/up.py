@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -30,7 +30,7 @@ EMULATOR_KEY = "SAS_KEY_VALUE"  # the emulator's documented development key, not
 # Azurite's published development account (devstoreaccount1) and key, the same in every install.
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-PACES = ("lockstep", "realtime")
+EXECUTOR = "executor"  # the executor service's consumer group on every hub it reads
 
 
 class Pace(NamedTuple):
@@ -89,14 +89,6 @@ class Status:
             self._stream.write("\n")
 
 
-def _hub_clients(conn: str) -> dict[str, Any]:
-    from azure.eventhub import EventHubProducerClient
-
-    from shared import topology
-
-    return {name: EventHubProducerClient.from_connection_string(conn, eventhub_name=name) for name in topology.HUBS}
-
-
 def _read_hub(conn: str, hub: str, heads: Mapping[str, int], timeout_s: float = 60.0) -> list[bytes]:
     """Every event body of `hub` up to `heads` (partition -> last sequence), through `$Default`."""
     from azure.eventhub import EventHubConsumerClient
@@ -126,10 +118,24 @@ def _read_hub(conn: str, hub: str, heads: Mapping[str, int], timeout_s: float = 
     return [body for pid in sorted(bodies) for _, body in sorted(bodies[pid])]
 
 
-def _settled(blob_service: Any, clients: Mapping[str, Any]) -> tuple[bool, list[Any]]:
+def consumers(triggers: Sequence[Any]) -> dict[str, tuple[str, ...]]:
+    """hub -> the consumer groups something in the stack reads it with: the Function App's Event Hub
+    triggers and the executor's groups (from the topology)."""
+    from shared import topology
+
+    found: dict[str, list[str]] = {}
+    for t in triggers:
+        found.setdefault(t.hub, []).append(t.consumer_group)
+    for name, hub in topology.HUBS.items():
+        if EXECUTOR in hub.consumer_groups:
+            found.setdefault(name, []).append(EXECUTOR)
+    return {hub: tuple(dict.fromkeys(groups)) for hub, groups in found.items()}
+
+
+def _settled(blob_service: Any, hubs: Any, groups: Mapping[str, Sequence[str]]) -> tuple[bool, list[Any]]:
     """All consumer groups caught up? Checkpoints are read before the heads (see devhost.settle)."""
     from devhost.host import CHECKPOINT_CONTAINER as HOST_CONTAINER
-    from devhost.settle import checkpoints, lags, partition_heads
+    from devhost.settle import checkpoints, lags
     from shared import topology
 
     saved = []
@@ -139,9 +145,7 @@ def _settled(blob_service: Any, clients: Mapping[str, Any]) -> tuple[bool, list[
             saved.append(checkpoints(container))
         except Exception:  # the container appears with the first checkpoint
             saved.append({})
-    heads = {hub: partition_heads(client) for hub, client in clients.items()}
-    groups = {name: hub.consumer_groups for name, hub in topology.HUBS.items()}
-    result = lags(heads, groups, saved)
+    result = lags(hubs.heads(), groups, saved)
     return all(g.lag == 0 for g in result), result
 
 
@@ -149,10 +153,14 @@ def run_up(args: argparse.Namespace, status: Status) -> dict[str, Any]:
     from azure.eventhub import EventData
     from azure.storage.blob import BlobServiceClient
 
+    from devhost.bindings import index, load_app
+    from devhost.host import CHECKPOINT_CONTAINER as HOST_CONTAINER
+    from devhost.hubs import Hubs
     from devhost.stack import Stack, StackError, azurite_command, free_port
     from shared import topology
     from shared.adapters.publisher import PROP_EVENT_TYPE, PROP_SCHEMA_VERSION
     from shared.data import DataError, read_klines
+    from shared.report.folder import OutError, check_out
     from shared.events import encode
     from shared.samples import btcusdt_1m_paths
     from shared.strategies import StrategyConfigError, create, parse_params
@@ -176,9 +184,16 @@ def run_up(args: argparse.Namespace, status: Status) -> dict[str, Any]:
     except DataError as exc:
         raise CliError(f"bad market data: {exc}") from None
     bars = series.bars[: args.limit] if args.limit else series.bars
+    groups = consumers(index(load_app("function_app", ROOT)).event_hub)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="up-", dir=out))
+    try:
+        check_out(out)  # before anything starts: a report folder we may (re)write
+    except OutError as exc:
+        raise CliError(f"--out: {exc}") from None
+    # The processes' logs and state, beside the report folder and kept for a look after the run.
+    work = out.parent / f"{out.name}.stack"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
     stack = Stack(log_dir=work / "logs")
     py = sys.executable
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MARKETFLOW_", "EVENTHUB", "AzureWebJobs"))}
@@ -187,9 +202,12 @@ def run_up(args: argparse.Namespace, status: Status) -> dict[str, Any]:
         blob, queue, table = free_port(), free_port(), free_port()
         status.show("starting azurite...", force=True)
         stack.start("azurite", [*azurite_command(ROOT / ".azurite"), "--blobPort", str(blob), "--queuePort",
-                                str(queue), "--tablePort", str(table), "--location", str(work / "azurite")],
-                    env, wait_port=table)
+                                str(queue), "--tablePort", str(table)],
+                    env, wait_port=table, cwd=work)
         storage = azurite_connection(blob, queue, table)
+        blob_service = BlobServiceClient.from_connection_string(storage)
+        for container in (HOST_CONTAINER, topology.CHECKPOINT_CONTAINER, topology.DEAD_LETTER_CONTAINER):
+            blob_service.create_container(container)  # provisioned by the infrastructure in Azure
         amqp, health = free_port(), free_port()
         status.show("starting the event hubs emulator...", force=True)
         stack.start("emulator", [py, "-m", "emulator", "--port", str(amqp), "--health-port", str(health),
@@ -213,17 +231,16 @@ def run_up(args: argparse.Namespace, status: Status) -> dict[str, Any]:
         stack.start("executor", [py, "-m", "aks_executor"],
                     {**shared_env, "MARKETFLOW_VENUE": "paper", "MARKETFLOW_HTTP_HOST": "127.0.0.1",
                      "MARKETFLOW_HTTP_PORT": str(executor_http), "MARKETFLOW_LEASE": "file",
+                     "MARKETFLOW_START_POSITION": "earliest",
                      "MARKETFLOW_STATE_DIR": str(work / "executor"), "LOG_LEVEL": "WARNING"},
                     wait_port=executor_http)
-        blob_service = BlobServiceClient.from_connection_string(storage)
-        clients = _hub_clients(hubs)
+        clients = Hubs(hubs, {name: hub.partitions for name, hub in topology.HUBS.items()})
         try:
-            published = _publish(bars, clients, blob_service, pace, stack, status, args.settle_timeout,
+            published = _publish(bars, clients, blob_service, groups, pace, stack, status, args.settle_timeout,
                                  lambda k: _event_data(EventData, encode(k), k, PROP_EVENT_TYPE, PROP_SCHEMA_VERSION))
-            heads = {hub: _heads(client) for hub, client in clients.items()}
+            heads = clients.heads()
         finally:
-            for client in clients.values():
-                client.close()
+            clients.close()
         status.show("reading the hubs back...", force=True)
         carried = {hub: _read_hub(hubs, hub, heads[hub]) for hub in (topology.SIGNALS.name, topology.ORDERS.name,
                                                                       topology.EXECUTIONS.name)}
@@ -252,17 +269,11 @@ def _event_data(factory: Any, body: bytes, event: Any, type_prop: str, version_p
     return data
 
 
-def _heads(client: Any) -> dict[str, int]:
-    from devhost.settle import partition_heads
-
-    return partition_heads(client)
-
-
-def _publish(bars: Sequence[Any], clients: Mapping[str, Any], blob_service: Any, pace: Pace, stack: Any,
+def _publish(bars: Sequence[Any], hubs: Any, blob_service: Any,
+             groups: Mapping[str, Sequence[str]], pace: Pace, stack: Any,
              status: Status, settle_timeout: float, to_data: Callable[[Any], Any]) -> int:
     from shared import topology
 
-    producer = clients[topology.MARKET_DATA.name]
     started = time.monotonic()
     first_time = bars[0].close_time if bars else 0
     for i, bar in enumerate(bars):
@@ -272,14 +283,12 @@ def _publish(bars: Sequence[Any], clients: Mapping[str, Any], blob_service: Any,
             if delay > 0:
                 time.sleep(delay)
         kline = bar.to_kline()
-        batch = producer.create_batch(partition_key=kline.symbol)
-        batch.add(to_data(kline))
-        producer.send_batch(batch)
+        hubs.send(topology.MARKET_DATA.name, kline.symbol, [to_data(kline)])
         lag_text = ""
         if pace.lockstep:
             deadline = time.monotonic() + settle_timeout
             while True:
-                settled, lags = _settled(blob_service, clients)
+                settled, lags = _settled(blob_service, hubs, groups)
                 if settled:
                     break
                 stack.check()
@@ -291,13 +300,13 @@ def _publish(bars: Sequence[Any], clients: Mapping[str, Any], blob_service: Any,
         else:
             stack.check()
             if i % 200 == 0:
-                _, lags = _settled(blob_service, clients)
+                _, lags = _settled(blob_service, hubs, groups)
                 lag_text = " lag " + " ".join(f"{g.group}@{g.hub}={g.lag}" for g in lags if g.lag)
         elapsed = max(time.monotonic() - started, 1e-9)
         status.show(f"bar {i + 1}/{len(bars)} ({(i + 1) / elapsed:,.0f} bars/s){lag_text}")
     if not pace.lockstep:  # let the pipeline finish what was published
         deadline = time.monotonic() + settle_timeout
-        while not _settled(blob_service, clients)[0]:
+        while not _settled(blob_service, hubs, groups)[0]:
             stack.check()
             if time.monotonic() > deadline:
                 raise CliError(f"the pipeline did not settle within {settle_timeout:.0f} s after the last bar")
