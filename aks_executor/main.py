@@ -98,7 +98,8 @@ def build_runtime(settings: ServiceSettings, resolver: SecretResolver) -> Execut
     publisher = EventHubPublisher.from_settings()
     metrics = ExecutorMetrics()
     service = ExecutorService(publisher=publisher, dead_letters=BlobDeadLetterSink.from_settings(),
-                              cash=settings.cash, commission=settings.commission, metrics=metrics)
+                              cash=settings.cash, commission=settings.commission, metrics=metrics,
+                              clock=(lambda intent: intent.event_time) if settings.clock == "event" else None)
     lease = build_lease(settings)
     renew = settings.lease_duration_s / 3 if lease.duration_s else 5.0
     keeper = LeaseKeeper(lease, renew_every_s=renew, retry_every_s=settings.lease_retry_s)

@@ -11,6 +11,7 @@
 | `MARKETFLOW_LEASE_RETRY_S` | `2` | how often a standby tries to take the lease |
 | `MARKETFLOW_STATE_DIR` | `.marketflow` | local state (the file lease, the SQLite intent store) |
 | `MARKETFLOW_START_POSITION` | `latest` | a partition with no checkpoint starts at `latest` or `earliest` |
+| `MARKETFLOW_CLOCK` | `wall` | signal age and staleness against now (`wall`) or each intent's time (`event`) |
 | `LOG_LEVEL` | `INFO` | |
 """
 
@@ -25,6 +26,7 @@ from shared.adapters.azure.settings import ConfigurationError
 
 VENUES = ("paper", "binance")
 LEASES = ("blob", "file")
+CLOCKS = ("wall", "event")
 START_POSITIONS = {"latest": "@latest", "earliest": "-1"}  # the SDK's starting_position values
 
 
@@ -43,6 +45,7 @@ class ServiceSettings:
     cash: float = 10_000.0
     commission: float = 0.001
     start_position: str = "latest"
+    clock: str = "wall"  # "event": replays and `marketflow up`, where every event is history
 
     @property
     def starting_position(self) -> str:
@@ -71,6 +74,9 @@ class ServiceSettings:
         start = get("MARKETFLOW_START_POSITION", "latest").lower()
         if start not in START_POSITIONS:
             raise ConfigurationError(f"MARKETFLOW_START_POSITION must be latest or earliest, got {start!r}")
+        clock = get("MARKETFLOW_CLOCK", "wall").lower()
+        if clock not in CLOCKS:
+            raise ConfigurationError(f"MARKETFLOW_CLOCK must be wall or event, got {clock!r}")
         duration = int(number("MARKETFLOW_LEASE_DURATION_S", "15"))
         if not 15 <= duration <= 60:
             raise ConfigurationError("MARKETFLOW_LEASE_DURATION_S must be 15 to 60 (a Blob lease's range)")
@@ -81,4 +87,4 @@ class ServiceSettings:
                    lease_retry_s=number("MARKETFLOW_LEASE_RETRY_S", "2"),
                    state_dir=Path(get("MARKETFLOW_STATE_DIR", ".marketflow")), log_level=get("LOG_LEVEL", "INFO"),
                    cash=number("MARKETFLOW_ACCOUNT_CASH", "10000"),
-                   commission=number("MARKETFLOW_PAPER_COMMISSION", "0.001"), start_position=start)
+                   commission=number("MARKETFLOW_PAPER_COMMISSION", "0.001"), start_position=start, clock=clock)

@@ -160,8 +160,8 @@ def run_up(args: argparse.Namespace, status: Status) -> dict[str, Any]:
     from shared import topology
     from shared.adapters.publisher import PROP_EVENT_TYPE, PROP_SCHEMA_VERSION
     from shared.data import DataError, read_klines
-    from shared.report.folder import OutError, check_out
     from shared.events import encode
+    from shared.report.folder import OutError, check_out
     from shared.samples import btcusdt_1m_paths
     from shared.strategies import StrategyConfigError, create, parse_params
 
@@ -231,7 +231,7 @@ def run_up(args: argparse.Namespace, status: Status) -> dict[str, Any]:
         stack.start("executor", [py, "-m", "aks_executor"],
                     {**shared_env, "MARKETFLOW_VENUE": "paper", "MARKETFLOW_HTTP_HOST": "127.0.0.1",
                      "MARKETFLOW_HTTP_PORT": str(executor_http), "MARKETFLOW_LEASE": "file",
-                     "MARKETFLOW_START_POSITION": "earliest",
+                     "MARKETFLOW_START_POSITION": "earliest", "MARKETFLOW_CLOCK": "event",
                      "MARKETFLOW_STATE_DIR": str(work / "executor"), "LOG_LEVEL": "WARNING"},
                     wait_port=executor_http)
         clients = Hubs(hubs, {name: hub.partitions for name, hub in topology.HUBS.items()})
