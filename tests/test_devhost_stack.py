@@ -70,3 +70,13 @@ def test_pace_and_connection_strings() -> None:
     assert "UseDevelopmentEmulator=true" in emulator_connection(5672)
     conn = azurite_connection(1, 2, 3)
     assert "BlobEndpoint=http://127.0.0.1:1/devstoreaccount1" in conn and "TableEndpoint=http://127.0.0.1:3/" in conn
+
+
+def test_status_line() -> None:
+    from shared.cli.up import status_line
+
+    lags = [GroupLag("market-data", "signals", 0, {"0": 9, "1": -1}), GroupLag("signals", "risk", 2, {"0": 3}),
+            GroupLag("orders", "executor", 0, {"0": 1})]
+    line = status_line(10, 100, 2.0, lags, "ACTIVE")
+    assert line == ("bar 10/100 | market-data 5.0/s signals 2.0/s orders 1.0/s | signals 4 orders 2 reports 0 "
+                    "| lag 2 | trading ACTIVE")

@@ -237,7 +237,8 @@ def run_up(args: argparse.Namespace, status: Status) -> dict[str, Any]:
         clients = Hubs(hubs, {name: hub.partitions for name, hub in topology.HUBS.items()})
         try:
             published = _publish(bars, clients, blob_service, groups, pace, stack, status, args.settle_timeout,
-                                 lambda k: _event_data(EventData, encode(k), k, PROP_EVENT_TYPE, PROP_SCHEMA_VERSION))
+                                 lambda k: _event_data(EventData, encode(k), k, PROP_EVENT_TYPE, PROP_SCHEMA_VERSION),
+                                 f"http://127.0.0.1:{executor_http}/metrics")
             heads = clients.heads()
         finally:
             clients.close()
@@ -269,9 +270,39 @@ def _event_data(factory: Any, body: bytes, event: Any, type_prop: str, version_p
     return data
 
 
+def trading_state(metrics_url: str) -> str:
+    """The executor's trading state, from its Prometheus enum gauge (`?` when it cannot be read)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(metrics_url, timeout=2) as r:
+            text = r.read().decode("utf-8", "replace")
+    except OSError:
+        return "?"
+    for line in text.splitlines():
+        if "_trading_state{" in line and line.rstrip().endswith(" 1.0"):
+            return line.split('="', 1)[1].split('"', 1)[0]
+    return "?"
+
+
+def status_line(done: int, total: int, elapsed_s: float, lags: Sequence[Any], state: str = "?") -> str:
+    """Bars published, events per second per hub, what each stage produced, and consumer lag."""
+    from shared import topology
+
+    elapsed_s = max(elapsed_s, 1e-9)
+    counts: dict[str, int] = {}
+    for g in lags:
+        counts[g.hub] = sum(last + 1 for last in g.last_sequence.values())
+    rates = " ".join(f"{hub} {n / elapsed_s:,.1f}/s" for hub, n in counts.items())
+    lag = sum(g.lag for g in lags)
+    return (f"bar {done}/{total} | {rates} | signals {counts.get(topology.SIGNALS.name, 0)} orders "
+            f"{counts.get(topology.ORDERS.name, 0)} reports {counts.get(topology.EXECUTIONS.name, 0)} | lag {lag} "
+            f"| trading {state}")
+
+
 def _publish(bars: Sequence[Any], hubs: Any, blob_service: Any,
              groups: Mapping[str, Sequence[str]], pace: Pace, stack: Any,
-             status: Status, settle_timeout: float, to_data: Callable[[Any], Any]) -> int:
+             status: Status, settle_timeout: float, to_data: Callable[[Any], Any], metrics_url: str = "") -> int:
     from shared import topology
 
     started = time.monotonic()
@@ -284,7 +315,7 @@ def _publish(bars: Sequence[Any], hubs: Any, blob_service: Any,
                 time.sleep(delay)
         kline = bar.to_kline()
         hubs.send(topology.MARKET_DATA.name, kline.symbol, [to_data(kline)])
-        lag_text = ""
+        lags: list[Any] = []
         if pace.lockstep:
             deadline = time.monotonic() + settle_timeout
             while True:
@@ -299,11 +330,11 @@ def _publish(bars: Sequence[Any], hubs: Any, blob_service: Any,
                 time.sleep(0.01)
         else:
             stack.check()
-            if i % 200 == 0:
+            if i % 50 == 0 or i == len(bars) - 1:
                 _, lags = _settled(blob_service, hubs, groups)
-                lag_text = " lag " + " ".join(f"{g.group}@{g.hub}={g.lag}" for g in lags if g.lag)
-        elapsed = max(time.monotonic() - started, 1e-9)
-        status.show(f"bar {i + 1}/{len(bars)} ({(i + 1) / elapsed:,.0f} bars/s){lag_text}")
+        if lags and (i % 25 == 0 or i == len(bars) - 1):
+            state = trading_state(metrics_url) if metrics_url else "?"
+            status.show(status_line(i + 1, len(bars), time.monotonic() - started, lags, state), force=True)
     if not pace.lockstep:  # let the pipeline finish what was published
         deadline = time.monotonic() + settle_timeout
         while not _settled(blob_service, hubs, groups)[0]:
