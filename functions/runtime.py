@@ -7,8 +7,13 @@ the real registered functions against in-memory adapters.
 App settings read here (all slot-sticky except the strategy ones, see local.settings.json.example):
   EVENTHUB / EVENTHUB__fullyQualifiedNamespace   Event Hubs for triggers AND publisher
   DEADLETTER_STORAGE / DEADLETTER_STORAGE__blobServiceUri   dead-letter blobs
+  STATE_STORAGE / STATE_STORAGE__blobServiceUri (or MARKETFLOW_STATE_DB locally)   the shared
+      documents: account snapshot, trading state (shared.adapters.stores)
   MARKETFLOW_STRATEGY, MARKETFLOW_STRATEGY_PARAMS ("fast=10 slow=20")   the signals handler
-  MARKETFLOW_RISK_*, MARKETFLOW_ACCOUNT_CASH   the risk handler (RiskHandler.from_settings)
+  MARKETFLOW_RISK_*   the risk handler; it reads the account positions writes
+  MARKETFLOW_ACCOUNT_CASH   the paper account's opening capital, used by positions only when the
+      store holds no account yet
+  MARKETFLOW_INTERVAL   the kline interval the strategies and the marks use (default 1m)
 """
 
 from __future__ import annotations
@@ -33,9 +38,15 @@ from shared.adapters import (
     Publisher,
     StepResult,
 )
-from shared.events import Kline, Signal
+from shared.adapters.account import ACCOUNT_CASH_SETTING, AccountStore, CachedAccount, StoredPositions, wall_ms
+from shared.adapters.documents import DocumentStore
+from shared.adapters.processing import is_replay
+from shared.adapters.stores import documents_from_settings
+from shared.adapters.trading_state import DocumentStateStore
+from shared.events import ExecutionReport, Kline, Signal
 from shared.pipeline.risk import RiskHandler
 from shared.pipeline.signals import SignalHandler
+from shared.risk import RiskConfig, RiskEngine
 from shared.strategies import parse_params
 
 log = logging.getLogger(__name__)
@@ -43,9 +54,13 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = "marketflow-functions"
 SIGNALS_CONSUMER = "signals"
 RISK_CONSUMER = "risk"
+POSITIONS_CONSUMER = "positions"
+POSITIONS_MARKS = "positions_marks"  # the positions consumer of market-data (its processor key)
 STRATEGY_SETTING = "MARKETFLOW_STRATEGY"
 STRATEGY_PARAMS_SETTING = "MARKETFLOW_STRATEGY_PARAMS"
+INTERVAL_SETTING = "MARKETFLOW_INTERVAL"
 DEFAULT_STRATEGY = "sma_cross"
+DEFAULT_INTERVAL = "1m"
 
 _lock = threading.RLock()
 _publisher: Publisher | None = None
@@ -53,14 +68,20 @@ _dead_letters: DeadLetterSink | None = None
 _signal_handler: SignalHandler | None = None
 _risk_handler: RiskHandler | None = None
 _metrics: telemetry.Metrics | None = None
+_documents: DocumentStore | None = None
+_documents_loaded = False
+_environ: Mapping[str, str] | None = None
 _processors: dict[str, BatchProcessor[Any]] = {}
 
 
 def configure(*, publisher: Publisher | None = None, dead_letters: DeadLetterSink | None = None,
               signal_handler: SignalHandler | None = None, risk_handler: RiskHandler | None = None,
-              metrics: telemetry.Metrics | None = None) -> None:
-    """Replace some singletons (the rest stay lazy). Processors are rebuilt on next use."""
-    global _publisher, _dead_letters, _signal_handler, _risk_handler, _metrics
+              metrics: telemetry.Metrics | None = None, documents: DocumentStore | None = None,
+              environ: Mapping[str, str] | None = None) -> None:
+    """Replace some singletons (the rest stay lazy). Processors are rebuilt on next use.
+    `environ` replaces os.environ for everything built from settings afterwards."""
+    global _publisher, _dead_letters, _signal_handler, _risk_handler, _metrics, _documents, _documents_loaded
+    global _environ
     with _lock:
         if publisher is not None:
             _publisher = publisher
@@ -72,22 +93,74 @@ def configure(*, publisher: Publisher | None = None, dead_letters: DeadLetterSin
             _risk_handler = risk_handler
         if metrics is not None:
             _metrics = metrics
+        if documents is not None:
+            _documents, _documents_loaded = documents, True
+        if environ is not None:
+            _environ = environ
         _processors.clear()
 
 
 def reset() -> None:
     """Forget every singleton (tests); the next invocation builds them from settings again."""
-    global _publisher, _dead_letters, _signal_handler, _risk_handler, _metrics
+    global _publisher, _dead_letters, _signal_handler, _risk_handler, _metrics, _documents, _documents_loaded
+    global _environ
     with _lock:
-        _publisher = _dead_letters = _signal_handler = _risk_handler = _metrics = None
+        _publisher = _dead_letters = _signal_handler = _risk_handler = _metrics = _documents = None
+        _documents_loaded = False
+        _environ = None
         _processors.clear()
+
+
+def env() -> Mapping[str, str]:
+    return os.environ if _environ is None else _environ
+
+
+def interval() -> str:
+    return env().get(INTERVAL_SETTING, "").strip() or DEFAULT_INTERVAL
+
+
+def documents() -> DocumentStore | None:
+    """The shared document store (account, trading state), or None when none is configured."""
+    global _documents, _documents_loaded
+    with _lock:
+        if not _documents_loaded:
+            _documents = documents_from_settings(env())
+            _documents_loaded = True
+            if _documents is None:
+                log.error("no shared state store configured (STATE_STORAGE or MARKETFLOW_STATE_DB): risk "
+                          "refuses every signal and positions cannot run")
+        return _documents
+
+
+def risk_handler_from_settings() -> RiskHandler:
+    """Layer 1 over the shared stores: the trading state every engine shares and the account
+    snapshot positions writes (re-read every state_refresh_s). Without a store: refuses all."""
+    docs = documents()
+    if docs is None:
+        return RiskHandler.from_settings()
+    config = RiskConfig()
+    engine = RiskEngine(config, store=DocumentStateStore(docs))
+    account = CachedAccount(AccountStore(docs), refresh_ms=round(config.state_refresh_s * 1000))
+    return RiskHandler(engine, account)
+
+
+def stored_positions() -> StoredPositions:
+    """One positions transaction object per processor (each loads the account every batch)."""
+    docs = documents()
+    if docs is None:
+        from shared.adapters.azure import ConfigurationError
+
+        raise ConfigurationError("positions needs a shared state store: set STATE_STORAGE "
+                                 "(or STATE_STORAGE__blobServiceUri), or MARKETFLOW_STATE_DB locally")
+    cash = env().get(ACCOUNT_CASH_SETTING, "").strip()
+    return StoredPositions(AccountStore(docs), interval=interval(), opening_cash=float(cash) if cash else None)
 
 
 def signal_handler_from_settings(environ: Mapping[str, str] | None = None) -> SignalHandler:
     """The strategy and its parameters from MARKETFLOW_STRATEGY / MARKETFLOW_STRATEGY_PARAMS."""
-    env = os.environ if environ is None else environ
-    name = env.get(STRATEGY_SETTING, "").strip() or DEFAULT_STRATEGY
-    pairs = env.get(STRATEGY_PARAMS_SETTING, "").replace(",", " ").split()
+    settings = env() if environ is None else environ
+    name = settings.get(STRATEGY_SETTING, "").strip() or DEFAULT_STRATEGY
+    pairs = settings.get(STRATEGY_PARAMS_SETTING, "").replace(",", " ").split()
     return SignalHandler(name, parse_params(pairs))
 
 
@@ -119,7 +192,7 @@ def risk_handler() -> RiskHandler:
     global _risk_handler
     with _lock:
         if _risk_handler is None:
-            _risk_handler = RiskHandler.from_settings()
+            _risk_handler = risk_handler_from_settings()
         return _risk_handler
 
 
@@ -137,8 +210,9 @@ def _record_approvals(m: telemetry.Metrics) -> None:
     m.record_approvals(*risk_handler().engine.take_approvals())
 
 
-def _risk_step(signal: Signal) -> StepResult:
-    decision, intent = risk_handler().on_signal(signal)
+def _risk_step(signal: Signal, delivery: Delivery) -> StepResult:
+    # A replayed signal is checked in event time (the engine's market clock); a live one now.
+    decision, intent = risk_handler().on_signal(signal, None if is_replay(delivery) else wall_ms())
     return StepResult(publish=(intent,) if intent is not None else (),
                       observe=(decision,) if decision is not None else ())
 
@@ -161,9 +235,45 @@ def risk_processor() -> BatchProcessor[Signal]:
         proc = _processors.get(RISK_CONSUMER)
         if proc is None:
             proc = _processors[RISK_CONSUMER] = BatchProcessor(
-                hub=topology.SIGNALS.name, consumer=RISK_CONSUMER, event_type=Signal, step=_risk_step,
+                hub=topology.SIGNALS.name, consumer=RISK_CONSUMER, event_type=Signal, step_with_delivery=_risk_step,
                 publish_to=topology.ORDERS.name, publisher=publisher(), dead_letters=dead_letters(),
                 metrics=metrics(), after_batch=_record_approvals)
+        return proc
+
+
+def positions_processor() -> BatchProcessor[ExecutionReport]:
+    """executions -> the account book -> the account document risk reads (no hub output)."""
+    with _lock:
+        proc = _processors.get(POSITIONS_CONSUMER)
+        if proc is None:
+            book = stored_positions()
+
+            def step(report: ExecutionReport) -> StepResult:
+                book.on_report(report)
+                return StepResult(observe=(report,))  # fills counted by the FILLS metric
+
+            proc = _processors[POSITIONS_CONSUMER] = BatchProcessor(
+                hub=topology.EXECUTIONS.name, consumer=POSITIONS_CONSUMER, event_type=ExecutionReport, step=step,
+                publish_to=None, publisher=publisher(), dead_letters=dead_letters(), metrics=metrics(),
+                begin=book.begin, commit=book.commit, cache_outputs=False)
+        return proc
+
+
+def positions_marks_processor() -> BatchProcessor[Kline]:
+    """market-data closed klines -> marks of the account book (equity, day start, peak)."""
+    with _lock:
+        proc = _processors.get(POSITIONS_MARKS)
+        if proc is None:
+            book = stored_positions()
+
+            def step(kline: Kline) -> StepResult:
+                book.on_kline(kline)
+                return StepResult()
+
+            proc = _processors[POSITIONS_MARKS] = BatchProcessor(
+                hub=topology.MARKET_DATA.name, consumer=POSITIONS_CONSUMER, event_type=Kline, step=step,
+                publish_to=None, publisher=publisher(), dead_letters=dead_letters(), metrics=metrics(),
+                begin=book.begin, commit=book.commit, cache_outputs=False)
         return proc
 
 
@@ -179,7 +289,26 @@ def _partition_id(event: func.EventHubEvent) -> str | None:
     return None
 
 
-def to_delivery(event: func.EventHubEvent) -> Delivery:
+def properties_array(events: Sequence[func.EventHubEvent]) -> list[Mapping[str, Any]]:
+    """Each event's application properties. In a cardinality=many batch the host puts them in the
+    trigger metadata's `PropertiesArray` (one dict per event; every event of the batch points at
+    the same metadata, so it is read once), for a single event in `Properties`."""
+    if not events:
+        return []
+    try:
+        meta = events[0].metadata or {}
+    except Exception:  # metadata is best effort, as above
+        return [{} for _ in events]
+    array = meta.get("PropertiesArray")
+    if isinstance(array, list) and len(array) == len(events):
+        return [dict(p) if isinstance(p, Mapping) else {} for p in array]
+    single = meta.get("Properties")
+    if len(events) == 1 and isinstance(single, Mapping):
+        return [dict(single)]
+    return [{} for _ in events]
+
+
+def to_delivery(event: func.EventHubEvent, properties: Mapping[str, Any] | None = None) -> Delivery:
     """The transport-neutral form of one trigger event (body bytes untouched)."""
     enqueued = event.enqueued_time
     enqueued_ms: int | None = None
@@ -190,9 +319,11 @@ def to_delivery(event: func.EventHubEvent) -> Delivery:
     offset = event.offset
     return Delivery(body=event.get_body(), partition_id=_partition_id(event),
                     partition_key=event.partition_key, sequence_number=event.sequence_number,
-                    offset=None if offset is None else str(offset), enqueued_time=enqueued_ms)
+                    offset=None if offset is None else str(offset), enqueued_time=enqueued_ms,
+                    properties=properties if properties is not None else {})
 
 
 def run(processor: BatchProcessor[Any], events: Sequence[func.EventHubEvent]) -> BatchOutcome:
     """What every trigger does: hand the batch to its processor. Raises only to get a retry."""
-    return processor.process([to_delivery(e) for e in events])
+    props = properties_array(events)
+    return processor.process([to_delivery(e, p) for e, p in zip(events, props, strict=True)])

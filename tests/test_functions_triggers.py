@@ -20,6 +20,7 @@ import azure.functions as func
 import pytest
 from azure.functions.decorators.function_app import Function
 from azure.functions.eventhub import EventHubTriggerConverter
+from eventhub_host import host_batch
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
@@ -60,11 +61,10 @@ def trigger(name: str) -> Callable[[list[func.EventHubEvent]], None]:
 
 
 def hub_events(events: Sequence[Event], first_sequence: int = 0) -> list[func.EventHubEvent]:
-    """What the host hands a cardinality=many binary trigger: bodies plus system properties."""
-    return [func.EventHubEvent(body=encode(e), partition_key=getattr(e, "symbol", None),
-                               sequence_number=first_sequence + i, offset=str(4096 * (first_sequence + i)),
-                               enqueued_time=datetime.fromtimestamp(e.event_time / 1000, tz=UTC))
-            for i, e in enumerate(events)]
+    """What the host hands a cardinality=many binary trigger (through the worker's converter):
+    bodies, system properties and the publisher's application properties, marked `replay` so
+    risk checks them in event time."""
+    return host_batch(events, first_sequence=first_sequence)
 
 
 def batches(events: Sequence[func.EventHubEvent], size: int = BATCH) -> Iterator[list[func.EventHubEvent]]:
@@ -153,8 +153,8 @@ def run_risk_stage(h: Harness, bars: Sequence[Bar], signals: Sequence[Signal]) -
 # -- binding metadata -------------------------------------------------------------------------
 
 
-def test_app_registers_exactly_the_two_triggers() -> None:
-    assert sorted(registered()) == ["risk", "signals"]
+def test_app_registers_exactly_the_pipeline_triggers() -> None:
+    assert sorted(registered()) == ["positions", "positions_marks", "risk", "signals"]
 
 
 @pytest.mark.parametrize(("name", "hub", "publishes_to"), [
@@ -272,13 +272,13 @@ def _mutated(kline: Kline, mutate: Callable[[dict[str, Any]], None]) -> bytes:
 def test_one_malformed_event_is_dead_lettered_and_the_rest_published(harness: Harness,
                                                                      bars: list[Bar]) -> None:
     good = [b.to_kline() for b in bars[:300]]
-    events = hub_events(good, first_sequence=1000)
     bad_index = 150
     bad_body = _mutated(good[bad_index], lambda o: o.pop("close"))
+    items: list[Kline | bytes] = [*good]
+    items[bad_index] = bad_body
+    events = host_batch(items, first_sequence=1000, enqueued_ms=[k.close_time for k in good],
+                        partition_key="BTCUSDT")
     bad = events[bad_index]
-    events[bad_index] = func.EventHubEvent(body=bad_body, partition_key="BTCUSDT",
-                                           sequence_number=bad.sequence_number, offset=bad.offset,
-                                           enqueued_time=bad.enqueued_time)
     trigger("signals")(events)
 
     [record] = harness.dead_letters.all()
@@ -288,7 +288,7 @@ def test_one_malformed_event_is_dead_lettered_and_the_rest_published(harness: Ha
     assert (record.hub, record.consumer) == ("market-data", "signals")
     assert record.partition_key == "BTCUSDT"
     assert record.sequence_number == 1000 + bad_index
-    assert record.offset == bad.offset
+    assert record.offset == str(bad.offset)
     assert record.enqueued_time == good[bad_index].close_time
     assert base64.b64decode(record.body_b64) == bad_body
     assert record.blob_name().startswith("market-data/2020/01/01/")
@@ -324,7 +324,7 @@ def test_undecodable_bodies_are_dead_lettered_with_the_reason(harness: Harness, 
 def test_an_event_of_the_wrong_type_is_dead_lettered(harness: Harness, replay: ReplayResult) -> None:
     # A kline on the signals hub is not something risk can act on.
     wrong = replay.bars[0].to_kline()
-    trigger("risk")([*hub_events([wrong]), *hub_events(replay.signals[:1], first_sequence=1)])
+    trigger("risk")(hub_events([wrong, replay.signals[0]]))
     [record] = harness.dead_letters.all()
     assert (record.error_type, record.field, record.hub, record.consumer) == (
         "UnknownEventType", "type", "signals", "risk")

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from opentelemetry.trace import SpanKind, Tracer
 
@@ -47,6 +47,23 @@ class Delivery:
     sequence_number: int | None = None
     offset: str | None = None
     enqueued_time: int | None = None  # Unix ms UTC
+    # Application properties (marketflow.type, traceparent, replay ...); in a cardinality=many
+    # trigger they come from the trigger metadata's PropertiesArray, one entry per event.
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+
+PROP_REPLAY = "replay"
+
+
+def is_replay(delivery: Delivery) -> bool:
+    """A replayed event (property `replay` set true by the replaying producer): risk checks it in
+    event time; a live one is checked in wall-clock time."""
+    value = delivery.properties.get(PROP_REPLAY)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes")
+    return bool(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +94,26 @@ class BatchProcessor(Generic[E]):
     state that is not thread-safe, and the Python worker may run invocations on several threads.
     """
 
-    def __init__(self, *, hub: str, consumer: str, event_type: type[E], step: Callable[[E], StepResult],
+    def __init__(self, *, hub: str, consumer: str, event_type: type[E],
+                 step: Callable[[E], StepResult] | None = None,
                  publish_to: str | None, publisher: Publisher, dead_letters: DeadLetterSink,
                  metrics: telemetry.Metrics | None = None, tracer: Tracer | None = None,
                  max_pending: int = DEFAULT_MAX_PENDING,
-                 after_batch: Callable[[telemetry.Metrics], None] | None = None) -> None:
-        """`after_batch(metrics)` runs after each batch is recorded: for counts a step keeps
+                 after_batch: Callable[[telemetry.Metrics], None] | None = None,
+                 step_with_delivery: Callable[[E, Delivery], StepResult] | None = None,
+                 begin: Callable[[], None] | None = None, commit: Callable[[], None] | None = None,
+                 cache_outputs: bool = True) -> None:
+        """`step(event)` or `step_with_delivery(event, delivery)` (for steps that read the
+        event's properties) handles one event.
+
+        `begin()` runs before a batch's first step and `commit()` after its outputs are
+        published (a store-backed handler loads and saves its state there; either raising means
+        the batch is retried). `cache_outputs=False` is for such handlers: a retry re-runs the
+        steps on the freshly loaded state instead of reusing outputs kept from the failed try.
+        `after_batch(metrics)` runs after each batch is recorded: for counts a step keeps
         outside its outputs (a risk engine's approvals)."""
+        if (step is None) == (step_with_delivery is None):
+            raise TypeError("give exactly one of step and step_with_delivery")
         topology.consumer_group(hub, consumer)  # the pair must exist in the topology
         if publish_to is not None:
             topology.hub(publish_to)
@@ -92,6 +122,10 @@ class BatchProcessor(Generic[E]):
         self.event_type = event_type
         self.publish_to = publish_to
         self._step = step
+        self._step_with_delivery = step_with_delivery
+        self._begin = begin
+        self._commit = commit
+        self._cache_outputs = cache_outputs
         self._publisher = publisher
         self._dead_letters = dead_letters
         self._metrics = metrics
@@ -121,6 +155,8 @@ class BatchProcessor(Generic[E]):
 
     def _process(self, deliveries: Sequence[Delivery]) -> BatchOutcome:
         outcome = BatchOutcome(received=len(deliveries))
+        if self._begin is not None:
+            self._begin()  # raises: nothing was done, the batch is retried
         done: list[str] = []
         seen: set[str] = set()
         for delivery in deliveries:
@@ -132,10 +168,15 @@ class BatchProcessor(Generic[E]):
                     outcome.duplicates += 1
                     continue
                 seen.add(event_id)
-                result = self._pending.get(event_id)
+                result = self._pending.get(event_id) if self._cache_outputs else None
                 if result is None:
-                    result = self._step(event)
-                    self._remember(event_id, result)
+                    if self._step is not None:
+                        result = self._step(event)
+                    else:
+                        assert self._step_with_delivery is not None
+                        result = self._step_with_delivery(event, delivery)
+                    if self._cache_outputs:
+                        self._remember(event_id, result)
             except Exception as exc:  # per event: one bad event must not sink the batch
                 outcome.dead_letters.append(self._dead_letter(delivery, exc, event_id))
                 continue
@@ -150,6 +191,8 @@ class BatchProcessor(Generic[E]):
             if self.publish_to is None:
                 raise RuntimeError(f"{self.consumer} produced events but publishes to no hub")
             self._publisher.publish(self.publish_to, outcome.published)  # raises: batch retried
+        if self._commit is not None:
+            self._commit()  # after publishing: see the module docstring; raises: batch retried
         for event_id in done:
             self._pending.pop(event_id, None)
         self._record(outcome)

@@ -384,7 +384,15 @@ def _state_engine(state_file: str | None) -> Any:
 
     path = state_file or os.environ.get("MARKETFLOW_RISK_STATE_FILE")
     if not path:
-        raise CliError("no state file: pass --state-file or set MARKETFLOW_RISK_STATE_FILE")
+        # The shared store every Function and the executor read (STATE_STORAGE, MARKETFLOW_STATE_DB).
+        from shared.adapters.stores import documents_from_settings
+        from shared.adapters.trading_state import DocumentStateStore
+
+        docs = documents_from_settings()
+        if docs is None:
+            raise CliError("no state store: pass --state-file, or set MARKETFLOW_RISK_STATE_FILE, STATE_STORAGE "
+                           "or MARKETFLOW_STATE_DB")
+        return RiskEngine(RiskConfig.replay(), store=DocumentStateStore(docs))
     return RiskEngine(RiskConfig.replay().model_copy(update={"state_file": Path(path)}))
 
 
@@ -485,7 +493,8 @@ def register(sub: Any) -> None:
                         "sets ACTIVE and acknowledges loss-based locks (never an exchange ban). Every running "
                         "engine sharing the state file adopts the change within state_refresh_s.")
     ts.add_argument("action", choices=("show", "halt", "reduce", "resume"), help="what to do")
-    ts.add_argument("--state-file", help="the risk state file (default: $MARKETFLOW_RISK_STATE_FILE)")
+    ts.add_argument("--state-file", help="the risk state file (default: $MARKETFLOW_RISK_STATE_FILE, else the shared "
+                    "store of $STATE_STORAGE / $STATE_STORAGE_CONTAINER or $MARKETFLOW_STATE_DB)")
     ts.add_argument("--by", default="operator:cli", help="who changes it (recorded; default %(default)s)")
     ts.add_argument("--reason", default="set from the CLI", help="why (recorded in the state-change event)")
     ts.set_defaults(func=cmd_trading_state)

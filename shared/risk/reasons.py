@@ -26,6 +26,7 @@ class Reason(StrEnum):
     LOSS_STREAK_COOLDOWN = "LOSS_STREAK_COOLDOWN"
     EXCHANGE_BAN = "EXCHANGE_BAN"
     STATE_STORE_UNREADABLE = "STATE_STORE_UNREADABLE"
+    ACCOUNT_UNAVAILABLE = "ACCOUNT_UNAVAILABLE"    # layer 1 has no account snapshot to check against
     # -- freshness and fat-finger guards ------------------------------------------------------
     STALE_SIGNAL = "STALE_SIGNAL"
     STALE_MARKET_DATA = "STALE_MARKET_DATA"

@@ -1,0 +1,171 @@
+"""The account snapshot `positions` publishes and `risk` reads, in a shared `DocumentStore`.
+
+`positions` is the only writer, but it runs as several instances (one per partition owner of
+`executions` and of `market-data`), all writing one account. So each batch is a transaction
+(`StoredPositions`): load the document and its ETag, apply the batch's reports and marks to the
+book, write it back conditional on that ETag; when another instance wrote in between, reload and
+apply the same events again (a fill is booked once whatever happens: the book keys fills by
+client order id and trade id, and a mark older than the symbol's last one is ignored).
+
+`risk` reads it through `CachedAccount`: the ETag is checked at most every `state_refresh_s`
+and the document downloaded only when it moved. No document means no account: `risk` refuses
+to approve (`AccountUnavailable`), it never invents a flat one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from shared.events import ExecutionReport, Kline
+from shared.pipeline.positions import PositionsHandler, account_from_json, account_to_json
+from shared.pipeline.risk import AccountUnavailable
+from shared.portfolio import AccountSnapshot, PositionBook
+
+from .azure.settings import ConfigurationError
+from .documents import DocumentConflict, DocumentStore
+
+log = logging.getLogger(__name__)
+
+ACCOUNT_KEY = "account/account.json"
+ACCOUNT_CASH_SETTING = "MARKETFLOW_ACCOUNT_CASH"
+MAX_ATTEMPTS = 8
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class AccountStore:
+    """The account document: the positions handler's state plus the snapshot risk reads."""
+
+    def __init__(self, documents: DocumentStore, key: str = ACCOUNT_KEY) -> None:
+        self.documents = documents
+        self.key = key
+
+    def load(self) -> tuple[PositionsHandler, str] | None:
+        found = self.documents.get(self.key)
+        if found is None:
+            return None
+        return PositionsHandler.restore(found.data["state"]), found.etag
+
+    def save(self, handler: PositionsHandler, etag: str | None, now_ms: int) -> str:
+        """Write conditional on `etag` (None: create); raises DocumentConflict when it moved."""
+        doc: dict[str, Any] = {"account": account_to_json(handler.account()), "state": handler.snapshot(),
+                               "written_at": now_ms}
+        return self.documents.put(self.key, doc, etag)
+
+    def snapshot(self) -> tuple[AccountSnapshot, str] | None:
+        found = self.documents.get(self.key)
+        if found is None:
+            return None
+        return account_from_json(found.data["account"]), found.etag
+
+    def etag(self) -> str | None:
+        return self.documents.etag(self.key)
+
+
+class StoredPositions:
+    """The positions handler as one transaction per batch against the account store.
+
+    `begin()` loads the latest state; `on_report` / `on_kline` apply to it and remember the event;
+    `commit()` writes it back (compare-and-set), re-applying the remembered events to a fresh load
+    after a conflict. With no document yet, the book opens with `opening_cash` (the paper
+    account's configured capital); without it, `begin()` raises ConfigurationError: positions
+    never makes an account up either.
+    """
+
+    def __init__(self, store: AccountStore, *, interval: str = "1m", opening_cash: float | None = None,
+                 clock: Callable[[], int] = wall_ms) -> None:
+        self.store = store
+        self.interval = interval
+        self.opening_cash = opening_cash
+        self._clock = clock
+        self.handler: PositionsHandler | None = None
+        self._etag: str | None = None
+        self._ops: list[ExecutionReport | Kline] = []
+        self.conflicts = 0
+
+    def begin(self) -> None:
+        self.handler, self._etag = self._load()
+        self._ops = []
+
+    def _load(self) -> tuple[PositionsHandler, str | None]:
+        loaded = self.store.load()
+        if loaded is not None:
+            return loaded
+        if self.opening_cash is None:
+            raise ConfigurationError(f"no account in the store and {ACCOUNT_CASH_SETTING} is not set: positions "
+                                     "will not invent an opening balance")
+        return PositionsHandler(PositionBook(cash=self.opening_cash), self.interval), None
+
+    def _current(self) -> PositionsHandler:
+        if self.handler is None:
+            self.begin()
+        assert self.handler is not None
+        return self.handler
+
+    def on_report(self, report: ExecutionReport) -> None:
+        self._current().on_report(report)
+        self._ops.append(report)
+
+    def on_kline(self, kline: Kline) -> None:
+        if self._current().on_kline(kline):
+            self._ops.append(kline)
+
+    def commit(self) -> None:
+        """Write the batch's changes; raises (for a retry) only when storage is unreachable."""
+        if not self._ops:
+            return
+        for _ in range(MAX_ATTEMPTS):
+            handler = self._current()
+            try:
+                self._etag = self.store.save(handler, self._etag, self._clock())
+                self._ops = []
+                return
+            except DocumentConflict:
+                self.conflicts += 1
+                ops, (self.handler, self._etag) = self._ops, self._load()
+                for op in ops:
+                    if isinstance(op, Kline):
+                        self.handler.on_kline(op)
+                    else:
+                        self.handler.on_report(op)
+        raise DocumentConflict(f"account document kept changing over {MAX_ATTEMPTS} attempts")
+
+    def account(self) -> AccountSnapshot:
+        return self._current().account()
+
+
+class CachedAccount:
+    """What `risk` calls per decision: the latest snapshot, re-checked every `refresh_ms`.
+
+    The check is one ETag read; the document is downloaded only when it moved. Storage errors
+    propagate (the batch is retried); a missing document raises AccountUnavailable.
+    """
+
+    def __init__(self, store: AccountStore, refresh_ms: int = 1_000, clock: Callable[[], int] = wall_ms) -> None:
+        self.store = store
+        self.refresh_ms = refresh_ms
+        self._clock = clock
+        self._snapshot: AccountSnapshot | None = None
+        self._etag: str | None = None
+        self._next = 0
+        self.reads = 0
+
+    def __call__(self) -> AccountSnapshot:
+        now = self._clock()
+        if self._snapshot is None or now >= self._next:
+            self._next = now + self.refresh_ms
+            etag = self.store.etag()
+            if etag is not None and etag != self._etag:
+                found = self.store.snapshot()
+                self.reads += 1
+                if found is not None:
+                    self._snapshot, self._etag = found
+        if self._snapshot is None:
+            raise AccountUnavailable(f"no account snapshot in {self.store.key!r}: the positions function has "
+                                     "not written one; risk approves nothing without a real account")
+        return self._snapshot

@@ -1,0 +1,112 @@
+"""Versioned documents as blobs: compare-and-set on the blob's ETag (If-Match / If-None-Match).
+
+One blob per document in one container (`marketflow-state` by default). A conditional write that
+loses the race gets HTTP 412 (or 409 for a create), which becomes `DocumentConflict`; any other
+storage error propagates as it is, so the trigger's retry policy runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from shared.adapters.documents import DocumentConflict, Versioned, dumps
+
+from .settings import default_credential, resolve_connection
+
+log = logging.getLogger(__name__)
+
+STATE_STORAGE_SETTING = "STATE_STORAGE"
+STATE_CONTAINER = "marketflow-state"
+
+
+class BlobDocumentStore:
+    """`DocumentStore` over one Blob container (creates it on first write when missing)."""
+
+    def __init__(self, container: Any) -> None:
+        self._container = container
+        self._ensured = False
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, setting: str = STATE_STORAGE_SETTING, container: str = STATE_CONTAINER,
+                      environ: Mapping[str, str] | None = None, credential: Any | None = None) -> BlobDocumentStore:
+        """`<setting>` connection string (UseDevelopmentStorage=true locally) or
+        `<setting>__blobServiceUri` with the managed identity, as the dead-letter sink reads its own."""
+        from azure.storage.blob import BlobServiceClient
+
+        conn = resolve_connection(setting, "blobServiceUri", environ)
+        if conn.connection_string is not None:
+            service = BlobServiceClient.from_connection_string(conn.connection_string)
+        else:
+            assert conn.endpoint is not None
+            cred = credential if credential is not None else default_credential(conn.client_id)
+            service = BlobServiceClient(account_url=conn.endpoint, credential=cred)
+        return cls(service.get_container_client(container))
+
+    @property
+    def container_name(self) -> str:
+        return str(self._container.container_name)
+
+    def get(self, key: str) -> Versioned | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            downloader = self._container.get_blob_client(key).download_blob()
+            body = downloader.readall()
+        except ResourceNotFoundError:
+            return None
+        return Versioned(json.loads(body), str(downloader.properties.etag))
+
+    def etag(self, key: str) -> str | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return str(self._container.get_blob_client(key).get_blob_properties().etag)
+        except ResourceNotFoundError:
+            return None
+
+    def put(self, key: str, data: dict[str, Any], etag: str | None) -> str:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        body = dumps(data)
+        try:
+            return self._upload(key, body, etag)
+        except ResourceNotFoundError:
+            if etag is not None or self._ensured:
+                raise DocumentConflict(f"document {key!r} is gone since it was read") from None
+            self._ensure_container()
+            return self._upload(key, body, etag)
+
+    def _upload(self, key: str, body: bytes, etag: str | None) -> str:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
+        from azure.storage.blob import ContentSettings
+
+        blob = self._container.get_blob_client(key)
+        settings = ContentSettings(content_type="application/json")
+        try:
+            if etag is None:
+                result = blob.upload_blob(body, overwrite=False, content_settings=settings)
+            else:
+                result = blob.upload_blob(body, overwrite=True, etag=etag,
+                                          match_condition=MatchConditions.IfNotModified, content_settings=settings)
+        except (ResourceExistsError, ResourceModifiedError) as exc:
+            raise DocumentConflict(f"document {key!r} changed since it was read "
+                                   f"({type(exc).__name__})") from None
+        return str(result["etag"])
+
+    def _ensure_container(self) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        with self._lock:
+            if self._ensured:
+                return
+            with contextlib.suppress(ResourceExistsError):  # another instance won the race
+                self._container.create_container()
+            self._ensured = True
+            log.info("created state container %s", self.container_name)
