@@ -5,6 +5,7 @@ Each trigger lives in a blueprint under `functions/`; this module only registers
 
 import azure.functions as func
 
+from functions.http import bp as http_bp
 from functions.positions import bp as positions_bp
 from functions.risk import bp as risk_bp
 from functions.signals import bp as signals_bp
@@ -13,3 +14,4 @@ app = func.FunctionApp()
 app.register_functions(signals_bp)
 app.register_functions(risk_bp)
 app.register_functions(positions_bp)
+app.register_functions(http_bp)

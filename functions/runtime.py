@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC
 from typing import Any
 
@@ -40,6 +40,7 @@ from shared.adapters import (
 )
 from shared.adapters.account import ACCOUNT_CASH_SETTING, AccountStore, CachedAccount, StoredPositions, wall_ms
 from shared.adapters.documents import DocumentStore
+from shared.adapters.partition_state import PartitionStates
 from shared.adapters.processing import is_replay
 from shared.adapters.stores import documents_from_settings
 from shared.adapters.trading_state import DocumentStateStore
@@ -201,9 +202,48 @@ def metrics() -> telemetry.Metrics:
         return _metrics if _metrics is not None else telemetry.setup(service_name=SERVICE_NAME).metrics
 
 
-def _signals_step(kline: Kline) -> StepResult:
-    signal = signal_handler().on_kline(kline)
-    return StepResult(publish=(signal,) if signal is not None else ())
+class SignalsConsumer:
+    """The `signals` consumer of one process: a SignalHandler per partition, whose state (with the
+    dedup window and the last sequence number) is saved after each batch and restored when
+    another instance processed the partition since (shared.adapters.partition_state).
+
+    `handler` (tests) is one handler for every partition instead; `documents` None keeps the
+    state in memory only (nothing survives a takeover: the new owner starts cold and its
+    strategies emit nothing until their indicators are warm again).
+    """
+
+    def __init__(self, *, publisher: Publisher, dead_letters: DeadLetterSink, metrics: telemetry.Metrics,
+                 documents: DocumentStore | None, interval: str, factory: Callable[[], SignalHandler],
+                 handler: SignalHandler | None = None) -> None:
+        self.factory = factory
+        self.shared = handler
+        self.handlers: dict[str | None, SignalHandler] = {}
+        states = None if documents is None else PartitionStates(
+            documents, topology.MARKET_DATA.name, SIGNALS_CONSUMER, snapshot=lambda p: self.handler(p).snapshot(),
+            restore=self._restore)
+        self.processor: BatchProcessor[Kline] = BatchProcessor(
+            hub=topology.MARKET_DATA.name, consumer=SIGNALS_CONSUMER, event_type=Kline, step_with_delivery=self._step,
+            publish_to=topology.SIGNALS.name, publisher=publisher, dead_letters=dead_letters, metrics=metrics,
+            skip_other_types=True, interval=interval, partition_states=states)
+
+    def handler(self, partition: str | None) -> SignalHandler:
+        if self.shared is not None:
+            return self.shared
+        handler = self.handlers.get(partition)
+        if handler is None:
+            handler = self.handlers[partition] = self.factory()
+        return handler
+
+    def _restore(self, partition: str, state: dict[str, Any] | None) -> None:
+        handler = self.shared if self.shared is not None else self.factory()
+        if state is not None:
+            handler.restore(state)
+        if self.shared is None:
+            self.handlers[partition] = handler
+
+    def _step(self, kline: Kline, delivery: Delivery) -> StepResult:
+        signal = self.handler(delivery.partition_id).on_kline(kline)
+        return StepResult(publish=(signal,) if signal is not None else ())
 
 
 def _record_approvals(m: telemetry.Metrics) -> None:
@@ -218,14 +258,14 @@ def _risk_step(signal: Signal, delivery: Delivery) -> StepResult:
 
 
 def signals_processor() -> BatchProcessor[Kline]:
-    """market-data klines -> SignalHandler.on_kline -> hub `signals`."""
+    """market-data klines of the configured interval -> SignalHandler.on_kline -> hub `signals`."""
     with _lock:
         proc = _processors.get(SIGNALS_CONSUMER)
         if proc is None:
-            proc = _processors[SIGNALS_CONSUMER] = BatchProcessor(
-                hub=topology.MARKET_DATA.name, consumer=SIGNALS_CONSUMER, event_type=Kline,
-                step=_signals_step, publish_to=topology.SIGNALS.name, publisher=publisher(),
-                dead_letters=dead_letters(), metrics=metrics())
+            consumer = SignalsConsumer(publisher=publisher(), dead_letters=dead_letters(), metrics=metrics(),
+                                       documents=documents(), interval=interval(),
+                                       factory=signal_handler_from_settings, handler=_signal_handler)
+            proc = _processors[SIGNALS_CONSUMER] = consumer.processor
         return proc
 
 
@@ -273,7 +313,8 @@ def positions_marks_processor() -> BatchProcessor[Kline]:
             proc = _processors[POSITIONS_MARKS] = BatchProcessor(
                 hub=topology.MARKET_DATA.name, consumer=POSITIONS_CONSUMER, event_type=Kline, step=step,
                 publish_to=None, publisher=publisher(), dead_letters=dead_letters(), metrics=metrics(),
-                begin=book.begin, commit=book.commit, cache_outputs=False)
+                begin=book.begin, commit=book.commit, cache_outputs=False, skip_other_types=True,
+                interval=interval())
         return proc
 
 

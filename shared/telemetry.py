@@ -44,6 +44,7 @@ SIGNALS = "marketflow.signals"
 DECISIONS = "marketflow.decisions"
 FILLS = "marketflow.fills"
 DEAD_LETTERS = "marketflow.dead_letters"
+HANDLER_ERRORS = "marketflow.handler_errors"
 TRADING_STATE = "marketflow.trading_state"
 
 COUNTERS: dict[str, tuple[str, str]] = {
@@ -51,7 +52,8 @@ COUNTERS: dict[str, tuple[str, str]] = {
     SIGNALS: ("{signal}", "strategy signals emitted, by strategy and side"),
     DECISIONS: ("{decision}", "risk decisions, by layer, status and (first) reason code"),
     FILLS: ("{fill}", "fills booked, by side and venue"),
-    DEAD_LETTERS: ("{event}", "events dead-lettered, by hub, consumer and error type"),
+    DEAD_LETTERS: ("{event}", "events dead-lettered, by hub, consumer, error type and reason code"),
+    HANDLER_ERRORS: ("{event}", "unexpected handler exceptions (bugs), dead-lettered as HANDLER_ERROR; alert on > 0"),
 }
 
 Attributes = Mapping[str, str]

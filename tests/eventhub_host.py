@@ -69,3 +69,21 @@ def host_batch(items: Sequence[Event | bytes], *, partition_id: str = "0", first
     data = meta.Datum(SimpleNamespace(bytes=bodies), "collection_bytes")
     events: list[func.EventHubEvent] = EventHubTriggerConverter.decode(data, trigger_metadata=metadata)
     return events
+
+
+_FUNCTIONS: dict[str, Any] = {}
+
+
+def registered() -> dict[str, Any]:
+    """The app's functions by name, as the worker indexes them. FunctionApp.get_functions() may
+    be called only once per app object, so every test module reads them through this cache."""
+    if not _FUNCTIONS:
+        import function_app
+
+        _FUNCTIONS.update({f.get_function_name() or "": f for f in function_app.app.get_functions()})
+    return _FUNCTIONS
+
+
+def trigger(name: str) -> Any:
+    """The registered function's own Python callable."""
+    return registered()[name].get_user_function()

@@ -9,15 +9,12 @@ the replay's round trips.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import azure.functions as func
 import pytest
-from azure.functions.decorators.function_app import Function
-from eventhub_host import host_batch
+from eventhub_host import host_batch, registered, trigger
 
-import function_app
 from functions import runtime
 from shared import topology
 from shared.adapters import InMemoryDeadLetterSink, InMemoryPublisher
@@ -41,14 +38,8 @@ COMMISSION = 0.001
 ENV = {"MARKETFLOW_ACCOUNT_CASH": str(CASH), "MARKETFLOW_STRATEGY": STRATEGY,
        "MARKETFLOW_STRATEGY_PARAMS": "fast=10 slow=20"}
 
-_FUNCTIONS: dict[str, Function] = {}
 
 
-def trigger(name: str) -> Callable[[list[func.EventHubEvent]], None]:
-    if not _FUNCTIONS:
-        _FUNCTIONS.update({f.get_function_name() or "": f for f in function_app.app.get_functions()})
-    fn: Callable[[list[func.EventHubEvent]], None] = _FUNCTIONS[name].get_user_function()
-    return fn
 
 
 class Chain:
@@ -85,7 +76,7 @@ def test_the_app_registers_the_positions_triggers_on_the_topology() -> None:
     import json
 
     trigger("positions")
-    bindings = {name: json.loads(f.get_function_json())["bindings"][0] for name, f in _FUNCTIONS.items()}
+    bindings = {name: json.loads(f.get_function_json())["bindings"][0] for name, f in registered().items()}
     assert {"signals", "risk", "positions", "positions_marks"} <= set(bindings)
     assert (bindings["positions"]["eventHubName"],
             bindings["positions"]["consumerGroup"]) == ("executions", "positions")

@@ -18,13 +18,11 @@ from typing import Any
 
 import azure.functions as func
 import pytest
-from azure.functions.decorators.function_app import Function
 from azure.functions.eventhub import EventHubTriggerConverter
-from eventhub_host import host_batch
+from eventhub_host import host_batch, registered, trigger
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-import function_app
 from functions import runtime
 from shared import telemetry, topology
 from shared.adapters import InMemoryDeadLetterSink, InMemoryPublisher, PublishError
@@ -45,19 +43,10 @@ CASH = 10_000.0
 COMMISSION = 0.001
 BATCH = 100
 
-_FUNCTIONS: dict[str, Function] = {}
 
 
-def registered() -> dict[str, Function]:
-    """The app's functions; FunctionApp.get_functions() may only be called once per app object."""
-    if not _FUNCTIONS:
-        _FUNCTIONS.update({f.get_function_name() or "": f for f in function_app.app.get_functions()})
-    return _FUNCTIONS
 
 
-def trigger(name: str) -> Callable[[list[func.EventHubEvent]], None]:
-    fn: Callable[[list[func.EventHubEvent]], None] = registered()[name].get_user_function()
-    return fn
 
 
 def hub_events(events: Sequence[Event], first_sequence: int = 0) -> list[func.EventHubEvent]:
@@ -154,7 +143,7 @@ def run_risk_stage(h: Harness, bars: Sequence[Bar], signals: Sequence[Signal]) -
 
 
 def test_app_registers_exactly_the_pipeline_triggers() -> None:
-    assert sorted(registered()) == ["positions", "positions_marks", "risk", "signals"]
+    assert sorted(registered()) == ["health", "positions", "positions_marks", "risk", "signals", "trading_state"]
 
 
 @pytest.mark.parametrize(("name", "hub", "publishes_to"), [
@@ -257,7 +246,9 @@ def test_a_redelivered_batch_yields_nothing_new(harness: Harness, klines: list[f
     assert harness.publisher.events(topology.ORDERS.name) == intents
     assert harness.dead_letters.all() == []
     counts = harness.counts()
-    assert telemetry.total(counts, telemetry.DECISIONS, status="REJECTED", reason="DUPLICATE") == len(signals)
+    # Redeliveries stop at the batch loop's content-checked dedup, before any handler.
+    assert telemetry.total(counts, telemetry.EVENTS, consumer="risk", outcome="duplicate") == len(signals)
+    assert telemetry.total(counts, telemetry.EVENTS, consumer="signals", outcome="duplicate") == len(day)
 
 
 # -- bad events are dead-lettered, good ones go on ---------------------------------------------

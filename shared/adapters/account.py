@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.events import ExecutionReport, Kline
+from shared.pipeline.errors import InfrastructureError, LateEvent
 from shared.pipeline.positions import PositionsHandler, account_from_json, account_to_json
 from shared.pipeline.risk import AccountUnavailable
 from shared.portfolio import AccountSnapshot, PositionBook
@@ -130,7 +131,10 @@ class StoredPositions:
                 ops, (self.handler, self._etag) = self._ops, self._load()
                 for op in ops:
                     if isinstance(op, Kline):
-                        self.handler.on_kline(op)
+                        try:
+                            self.handler.on_kline(op)
+                        except LateEvent:  # the other writer marked this symbol later already
+                            continue
                     else:
                         self.handler.on_report(op)
         raise DocumentConflict(f"account document kept changing over {MAX_ATTEMPTS} attempts")
@@ -158,13 +162,16 @@ class CachedAccount:
     def __call__(self) -> AccountSnapshot:
         now = self._clock()
         if self._snapshot is None or now >= self._next:
+            try:
+                etag = self.store.etag()
+                found = self.store.snapshot() if etag is not None and etag != self._etag else None
+            except Exception as exc:  # storage unreachable: not the signal's fault, retry the batch
+                raise InfrastructureError(f"account store {self.store.key!r} unreadable: "
+                                          f"{type(exc).__name__}") from exc
             self._next = now + self.refresh_ms
-            etag = self.store.etag()
-            if etag is not None and etag != self._etag:
-                found = self.store.snapshot()
+            if found is not None:
                 self.reads += 1
-                if found is not None:
-                    self._snapshot, self._etag = found
+                self._snapshot, self._etag = found
         if self._snapshot is None:
             raise AccountUnavailable(f"no account snapshot in {self.store.key!r}: the positions function has "
                                      "not written one; risk approves nothing without a real account")

@@ -34,6 +34,9 @@ class DeadLetter(BaseModel):
 
     dead_letter_id: str
     reason: str
+    # What kind of fault (shared.adapters.processing): DECODE, LATE, ID_CONFLICT, OUTPUT_TOO_LARGE,
+    # HANDLER_ERROR (a bug: `stack` holds the traceback).
+    reason_code: str = ""
     error_type: str
     field: str | None = None
     hub: str
@@ -46,6 +49,9 @@ class DeadLetter(BaseModel):
     enqueued_time: int | None = Field(default=None, description="Unix ms UTC, as the hub stamped it")
     body_sha256: str
     body_b64: str
+    # The event's application properties as it arrived (marketflow.type, traceparent, ...).
+    properties: dict[str, str] = Field(default_factory=dict)
+    stack: str | None = None
     first_seen: int = Field(description="Unix ms UTC when this consumer first dead-lettered it")
 
     @classmethod
@@ -53,14 +59,16 @@ class DeadLetter(BaseModel):
                event_id: str | None = None, partition_id: str | None = None,
                partition_key: str | None = None, sequence_number: int | None = None,
                offset: str | int | None = None, enqueued_time: int | None = None,
-               now_ms: int | None = None) -> DeadLetter:
+               now_ms: int | None = None, reason_code: str = "", stack: str | None = None,
+               properties: dict[str, str] | None = None) -> DeadLetter:
         """Build the record of `body` failing with `error`; the id is stable across redeliveries."""
         digest = hashlib.sha256(body).hexdigest()
         dl_id = deterministic_id("dead-letter", hub, consumer, partition_key or "", sequence_number
                                  if sequence_number is not None else "", digest)
         field = getattr(error, "field", None)
         return cls(
-            dead_letter_id=dl_id, reason=str(error) or type(error).__name__,
+            dead_letter_id=dl_id, reason=(str(error) or type(error).__name__)[:4096], reason_code=reason_code,
+            stack=stack[-16_384:] if stack else None, properties=dict(properties or {}),
             error_type=type(error).__name__, field=field if isinstance(field, str) else None,
             hub=hub, consumer=consumer, event_id=event_id, partition_id=partition_id,
             partition_key=partition_key, sequence_number=sequence_number,

@@ -1,23 +1,41 @@
-"""The per-event consume loop every trigger uses: decode -> handle -> dead-letter -> publish.
+"""The per-event consume loop every trigger uses: filter -> decode -> deduplicate -> handle ->
+dead-letter -> publish -> commit.
 
 Why it is shaped like this:
 
-* The Functions host checkpoints a batch even when the function raises, so errors are caught per
-  event: a bad event (undecodable, or its handler raised) becomes a dead letter with the reason,
-  and the good events of the same batch still go through.
-* A failure to dead-letter or to publish is not the event's fault: it propagates, the trigger's
-  retry policy re-runs the batch before any checkpoint, and deterministic event ids let
-  downstream consumers drop what was already sent (at-least-once).
-* Handlers are stateful and deduplicate redeliveries (a bar or signal seen once is ignored the
-  second time). So the outputs computed for an event are kept until they are published: a retry
-  after a failed publish re-sends the same outputs instead of asking the handler again (which
-  would now answer "duplicate" and lose them).
+* The Functions host checkpoints a batch even when the function raises, so what is an event's
+  own fault is caught per event and dead-lettered (with its original body and properties) and
+  the batch goes on. Three kinds, told apart by what was raised (`shared.pipeline.errors`):
+  the event's fault (undecodable, unknown schema, `LATE`, `ID_CONFLICT`, `OUTPUT_TOO_LARGE`):
+  a dead letter with the reason; a transient infrastructure failure (publishing, a state store,
+  the dead-letter store itself): it propagates, and the trigger's retry policy re-runs the batch
+  before any checkpoint; any other exception from a handler is a bug: a `HANDLER_ERROR` dead
+  letter with the stack, counted in `marketflow.handler_errors` for an alert.
+* `market-data` carries several event types and kline intervals. A consumer skips what is not
+  for it on the `marketflow.type` / `marketflow.interval` application properties, before
+  decoding anything; skips are counted (`outcome=skipped`), never dead-lettered.
+* Deduplication checks content: each partition keeps a bounded window of event id -> body
+  digest. The same id with the same bytes is a redelivery (counted, skipped); the same id with
+  other bytes is an `ID_CONFLICT` dead letter, never silently dropped. The window only takes in
+  a batch's ids once the batch has been published and committed, so a retried batch is handled
+  again rather than taken for its own duplicate.
+* Handlers are stateful, so the outputs computed for an event are kept until they are published:
+  a retry after a failed publish re-sends the same outputs instead of asking the handler again
+  (which would now answer "duplicate" and lose them). Handlers whose state lives in a store
+  (`cache_outputs=False`) reload it in `begin()` and simply run again.
+* Order per batch: dead letters, then publish, then `commit()` (a store-backed handler saves its
+  state, compare-and-set). Publishing first means a crash between the two republishes on the
+  next try (the same deterministic ids: downstream deduplicates) instead of saving a state whose
+  outputs were never sent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
+import traceback
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -25,16 +43,35 @@ from typing import Any, Generic, TypeVar
 from opentelemetry.trace import SpanKind, Tracer
 
 from shared import telemetry, topology
-from shared.events import Event, RiskDecision, decode_as
+from shared.events import Event, EventDecodeError, Kline, RiskDecision, decode, decode_as, encode
+from shared.pipeline.errors import EventFault, IdConflict, InfrastructureError, OutputTooLarge
 
+from .azure.settings import ConfigurationError
 from .deadletter import DeadLetter, DeadLetterSink
-from .publisher import Publisher
+from .documents import DocumentConflict
+from .partition_state import PartitionStates
+from .publisher import PROP_EVENT_TYPE, PROP_INTERVAL, Publisher, PublishError
 
 log = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=Event)
 
 DEFAULT_MAX_PENDING = 10_000
+# Ids remembered per partition for content-checked deduplication (a few hours of one-minute
+# bars for hundreds of symbols; far beyond what a redelivery reaches back).
+DEFAULT_DEDUP_WINDOW = 20_000
+# Of those, the newest saved with a partition's state: redeliveries of older events are skipped
+# by their sequence number anyway, this catches ID_CONFLICTs right after a takeover.
+SAVED_DEDUP_IDS = 1_000
+# Event Hubs Standard/Premium accept events up to 1 MiB including properties and AMQP framing;
+# a body above this can never be published, so the input is dead-lettered (OUTPUT_TOO_LARGE).
+DEFAULT_MAX_OUTPUT_BYTES = 1_000_000
+# Raised by a step, these are not the event's fault: the batch is retried.
+TRANSIENT: tuple[type[BaseException], ...] = (InfrastructureError, ConfigurationError, PublishError,
+                                              DocumentConflict, ConnectionError, TimeoutError)
+
+DECODE = "DECODE"
+HANDLER_ERROR = "HANDLER_ERROR"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +92,20 @@ class Delivery:
 PROP_REPLAY = "replay"
 
 
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
 def is_replay(delivery: Delivery) -> bool:
     """A replayed event (property `replay` set true by the replaying producer): risk checks it in
     event time; a live one is checked in wall-clock time."""
     value = delivery.properties.get(PROP_REPLAY)
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes")
+    if isinstance(value, bytes | str):
+        return (_text(value) or "").strip().lower() in ("1", "true", "yes")
     return bool(value)
 
 
@@ -82,9 +125,41 @@ class BatchOutcome:
     received: int = 0
     ok: int = 0
     duplicates: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # skip reason (type:trade, interval:5m) -> count
+    handler_errors: int = 0
     published: list[Event] = field(default_factory=list)
     observed: list[Event] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+class DedupWindow:
+    """The last `capacity` event ids of one partition with a digest of their bodies."""
+
+    __slots__ = ("capacity", "ids")
+
+    def __init__(self, capacity: int = DEFAULT_DEDUP_WINDOW, items: Sequence[Sequence[str]] = ()) -> None:
+        self.capacity = capacity
+        self.ids: OrderedDict[str, str] = OrderedDict((str(i), str(d)) for i, d in items)
+
+    def get(self, event_id: str) -> str | None:
+        return self.ids.get(event_id)
+
+    def add(self, event_id: str, digest: str) -> None:
+        ids = self.ids
+        ids[event_id] = digest
+        ids.move_to_end(event_id)
+        while len(ids) > self.capacity:
+            ids.popitem(last=False)
+
+    def snapshot(self, newest: int | None = None) -> list[list[str]]:
+        items = [[i, d] for i, d in self.ids.items()]
+        return items if newest is None else items[-newest:]
+
+
+def body_digest(body: bytes) -> str:
+    """What "same content" means: the same bytes (producers write canonical JSON, so the same
+    event always has the same body)."""
+    return hashlib.blake2b(body, digest_size=16).hexdigest()
 
 
 class BatchProcessor(Generic[E]):
@@ -102,7 +177,10 @@ class BatchProcessor(Generic[E]):
                  after_batch: Callable[[telemetry.Metrics], None] | None = None,
                  step_with_delivery: Callable[[E, Delivery], StepResult] | None = None,
                  begin: Callable[[], None] | None = None, commit: Callable[[], None] | None = None,
-                 cache_outputs: bool = True) -> None:
+                 cache_outputs: bool = True, skip_other_types: bool = False, interval: str | None = None,
+                 dedup_window: int = DEFAULT_DEDUP_WINDOW,
+                 max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+                 partition_states: PartitionStates | None = None) -> None:
         """`step(event)` or `step_with_delivery(event, delivery)` (for steps that read the
         event's properties) handles one event.
 
@@ -110,8 +188,12 @@ class BatchProcessor(Generic[E]):
         published (a store-backed handler loads and saves its state there; either raising means
         the batch is retried). `cache_outputs=False` is for such handlers: a retry re-runs the
         steps on the freshly loaded state instead of reusing outputs kept from the failed try.
-        `after_batch(metrics)` runs after each batch is recorded: for counts a step keeps
-        outside its outputs (a risk engine's approvals)."""
+        `skip_other_types` (hubs that carry several types: market-data) skips, uncounted as
+        errors, every event whose type is not `event_type`; `interval` skips klines of other
+        intervals. `partition_states` saves the handlers' state of each partition after each
+        batch and restores it when another instance processed the partition since
+        (`shared.adapters.partition_state`). `after_batch(metrics)` runs after each batch is
+        recorded: for counts a step keeps outside its outputs (a risk engine's approvals)."""
         if (step is None) == (step_with_delivery is None):
             raise TypeError("give exactly one of step and step_with_delivery")
         topology.consumer_group(hub, consumer)  # the pair must exist in the topology
@@ -120,18 +202,27 @@ class BatchProcessor(Generic[E]):
         self.hub = hub
         self.consumer = consumer
         self.event_type = event_type
+        self.type_name: str = event_type.model_fields["type"].default
         self.publish_to = publish_to
         self._step = step
         self._step_with_delivery = step_with_delivery
         self._begin = begin
         self._commit = commit
         self._cache_outputs = cache_outputs
+        self._skip_other_types = skip_other_types
+        self.interval = interval
         self._publisher = publisher
         self._dead_letters = dead_letters
         self._metrics = metrics
         self._tracer = tracer
         self._max_pending = max_pending
+        self._max_output_bytes = max_output_bytes
         self._after_batch = after_batch
+        self._dedup_capacity = dedup_window
+        self.partition_states = partition_states
+        self._last_seq: dict[str, int | None] = {}  # partition -> last sequence number handled
+        # partition id -> its dedup window (None: deliveries that name no partition)
+        self.windows: dict[str | None, DedupWindow] = {}
         # input event id -> outputs computed but not yet published (see module docstring)
         self._pending: dict[str, StepResult] = {}
         self._lock = threading.Lock()
@@ -140,8 +231,14 @@ class BatchProcessor(Generic[E]):
     def pending(self) -> int:
         return len(self._pending)
 
+    def window(self, partition_id: str | None) -> DedupWindow:
+        win = self.windows.get(partition_id)
+        if win is None:
+            win = self.windows[partition_id] = DedupWindow(self._dedup_capacity)
+        return win
+
     def process(self, deliveries: Sequence[Delivery]) -> BatchOutcome:
-        """Process one batch. Raises only when dead-lettering or publishing failed (retry the batch)."""
+        """Process one batch. Raises only for a transient failure (retry the batch)."""
         tracer = self._tracer or telemetry.tracer()
         with self._lock, tracer.start_as_current_span(
                 f"{self.consumer} process", kind=SpanKind.CONSUMER,
@@ -153,33 +250,99 @@ class BatchProcessor(Generic[E]):
             span.set_attribute("marketflow.dead_letters", len(outcome.dead_letters))
             return outcome
 
+    def _skip_reason(self, properties: Mapping[str, Any]) -> str | None:
+        """Why a delivery is not for this consumer, from its properties alone (no decoding)."""
+        if not self._skip_other_types:
+            return None
+        etype = _text(properties.get(PROP_EVENT_TYPE))
+        if etype is not None and etype != self.type_name:
+            return f"type:{etype}"
+        if self.interval is not None and etype == "kline":
+            interval = _text(properties.get(PROP_INTERVAL))
+            if interval is not None and interval != self.interval:
+                return f"interval:{interval}"
+        return None
+
+    def _decode(self, body: bytes) -> E | str:
+        """The event, or the skip reason of a decodable event that is not for this consumer."""
+        if not self._skip_other_types:
+            return decode_as(body, self.event_type)
+        event = decode(body)
+        if not isinstance(event, self.event_type):
+            return f"type:{getattr(event, 'type', type(event).__name__)}"
+        if self.interval is not None and isinstance(event, Kline) and event.interval != self.interval:
+            return f"interval:{event.interval}"
+        return event
+
     def _process(self, deliveries: Sequence[Delivery]) -> BatchOutcome:
         outcome = BatchOutcome(received=len(deliveries))
         if self._begin is not None:
             self._begin()  # raises: nothing was done, the batch is retried
+        # A Functions batch comes from one partition; its state is restored first if needed.
+        pid = deliveries[0].partition_id if deliveries else None
+        states = self.partition_states if pid is not None else None
+        last_seq: int | None = None
+        if states is not None and pid is not None:
+            restored = states.sync(pid)
+            if restored is not None:
+                self.windows[pid] = DedupWindow(self._dedup_capacity, restored.dedup)
+                self._last_seq[pid] = restored.sequence_number
+                self._pending.clear()  # outputs of a state we no longer hold
+            last_seq = self._last_seq.get(pid)
         done: list[str] = []
-        seen: set[str] = set()
+        staged: dict[tuple[str | None, str], str] = {}  # (partition, id) -> digest, this batch
         for delivery in deliveries:
-            event_id: str | None = None
+            skip = self._skip_reason(delivery.properties)
+            if skip is not None:
+                outcome.skipped[skip] = outcome.skipped.get(skip, 0) + 1
+                continue
+            seq = delivery.sequence_number
+            if last_seq is not None and seq is not None and seq <= last_seq and delivery.partition_id == pid:
+                outcome.duplicates += 1  # handled and published by whoever saved the state
+                continue
             try:
-                event = decode_as(delivery.body, self.event_type)
-                event_id = event.event_id
-                if event_id in seen:
+                decoded = self._decode(delivery.body)
+            except EventDecodeError as exc:
+                outcome.dead_letters.append(self._dead_letter(delivery, exc, None, DECODE))
+                continue
+            if isinstance(decoded, str):
+                outcome.skipped[decoded] = outcome.skipped.get(decoded, 0) + 1
+                continue
+            event = decoded
+            event_id = event.event_id
+            digest = body_digest(delivery.body)
+            key = (delivery.partition_id, event_id)
+            result = self._pending.get(event_id) if self._cache_outputs else None
+            if result is None:
+                known = staged.get(key) or self.window(delivery.partition_id).get(event_id)
+                if known == digest:
                     outcome.duplicates += 1
                     continue
-                seen.add(event_id)
-                result = self._pending.get(event_id) if self._cache_outputs else None
-                if result is None:
-                    if self._step is not None:
-                        result = self._step(event)
-                    else:
-                        assert self._step_with_delivery is not None
-                        result = self._step_with_delivery(event, delivery)
-                    if self._cache_outputs:
-                        self._remember(event_id, result)
-            except Exception as exc:  # per event: one bad event must not sink the batch
-                outcome.dead_letters.append(self._dead_letter(delivery, exc, event_id))
-                continue
+                if known is not None:
+                    conflict = IdConflict(f"event id {event_id} was already seen with different content")
+                    outcome.dead_letters.append(self._dead_letter(delivery, conflict, event_id, conflict.reason))
+                    continue
+                staged[key] = digest
+                try:
+                    result = self._run_step(event, delivery)
+                except EventFault as exc:
+                    outcome.dead_letters.append(self._dead_letter(delivery, exc, event_id, exc.reason))
+                    continue
+                except TRANSIENT:
+                    raise
+                except Exception as exc:  # a bug in a handler: keep the event, count it, go on
+                    outcome.handler_errors += 1
+                    outcome.dead_letters.append(self._dead_letter(
+                        delivery, exc, event_id, HANDLER_ERROR, stack=traceback.format_exc()))
+                    continue
+                too_large = self._too_large(result)
+                if too_large is not None:
+                    outcome.dead_letters.append(self._dead_letter(delivery, too_large, event_id, too_large.reason))
+                    continue
+                if self._cache_outputs:
+                    self._remember(event_id, result)
+            else:
+                staged[key] = digest
             done.append(event_id)
             outcome.ok += 1
             outcome.published.extend(result.publish)
@@ -193,10 +356,34 @@ class BatchProcessor(Generic[E]):
             self._publisher.publish(self.publish_to, outcome.published)  # raises: batch retried
         if self._commit is not None:
             self._commit()  # after publishing: see the module docstring; raises: batch retried
+        for (partition_id, event_id), digest in staged.items():
+            self.window(partition_id).add(event_id, digest)
+        if states is not None and pid is not None:
+            seqs = [d.sequence_number for d in deliveries if d.sequence_number is not None]
+            if last_seq is not None:
+                seqs.append(last_seq)
+            new_last = max(seqs) if seqs else None
+            states.save(pid, new_last, self.window(pid).snapshot(SAVED_DEDUP_IDS))  # raises: retried
+            self._last_seq[pid] = new_last
         for event_id in done:
             self._pending.pop(event_id, None)
         self._record(outcome)
         return outcome
+
+    def _run_step(self, event: E, delivery: Delivery) -> StepResult:
+        if self._step is not None:
+            return self._step(event)
+        assert self._step_with_delivery is not None
+        return self._step_with_delivery(event, delivery)
+
+    def _too_large(self, result: StepResult) -> OutputTooLarge | None:
+        limit = self._max_output_bytes
+        for out in result.publish:
+            size = len(encode(out))
+            if size > limit:
+                return OutputTooLarge(f"{type(out).__name__} {out.event_id} is {size} bytes; hub "
+                                      f"{self.publish_to!r} accepts at most {limit}")
+        return None
 
     def _remember(self, event_id: str, result: StepResult) -> None:
         if len(self._pending) >= self._max_pending:
@@ -204,15 +391,18 @@ class BatchProcessor(Generic[E]):
             self._pending.pop(next(iter(self._pending)))
         self._pending[event_id] = result
 
-    def _dead_letter(self, delivery: Delivery, exc: Exception, event_id: str | None) -> DeadLetter:
+    def _dead_letter(self, delivery: Delivery, exc: BaseException, event_id: str | None, code: str,
+                     stack: str | None = None) -> DeadLetter:
         record = DeadLetter.create(
             body=delivery.body, error=exc, hub=self.hub, consumer=self.consumer, event_id=event_id,
             partition_id=delivery.partition_id, partition_key=delivery.partition_key,
             sequence_number=delivery.sequence_number, offset=delivery.offset,
-            enqueued_time=delivery.enqueued_time)
-        log.warning("dead-lettering event from hub %s (consumer %s, partition %s, sequence %s): %s "
-                    "field=%s record=%s", self.hub, self.consumer, delivery.partition_id,
-                    delivery.sequence_number, record.error_type, record.field, record.dead_letter_id)
+            enqueued_time=delivery.enqueued_time, reason_code=code, stack=stack,
+            properties={str(k): _text(v) or "" for k, v in delivery.properties.items()})
+        level = logging.ERROR if code == HANDLER_ERROR else logging.WARNING
+        log.log(level, "dead-lettering event from hub %s (consumer %s, partition %s, sequence %s): %s %s "
+                "field=%s record=%s", self.hub, self.consumer, delivery.partition_id, delivery.sequence_number,
+                code, record.error_type, record.field, record.dead_letter_id)
         return record
 
     def _record(self, outcome: BatchOutcome) -> None:
@@ -227,8 +417,12 @@ class BatchProcessor(Generic[E]):
             (telemetry.EVENTS, outcome.duplicates, {**base, "outcome": "duplicate"}),
             (telemetry.EVENTS, len(outcome.dead_letters), {**base, "outcome": "dead_letter"}),
         ]
-        counts += [(telemetry.DEAD_LETTERS, 1, {**base, "error_type": r.error_type})
+        counts += [(telemetry.EVENTS, n, {**base, "outcome": "skipped", "skip": reason})
+                   for reason, n in outcome.skipped.items()]
+        counts += [(telemetry.DEAD_LETTERS, 1, {**base, "error_type": r.error_type, "reason": r.reason_code})
                    for r in outcome.dead_letters]
+        counts += [(telemetry.HANDLER_ERRORS, 1, {**base, "error_type": r.error_type})
+                   for r in outcome.dead_letters if r.reason_code == HANDLER_ERROR]
         metrics.add_many(counts)
         metrics.record_outputs([*outcome.published, *outcome.observed])
         if self._after_batch is not None:

@@ -23,6 +23,8 @@ CONTENT_TYPE = "application/json"
 # or filter without parsing the body.
 PROP_EVENT_TYPE = "marketflow.type"
 PROP_SCHEMA_VERSION = "marketflow.schema_version"
+# Klines also carry their interval, so a consumer of one interval skips the others undecoded.
+PROP_INTERVAL = "marketflow.interval"
 
 
 class Publisher(Protocol):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -21,12 +21,12 @@ class Signal(Event):
 
     type: Literal["signal"] = "signal"
     symbol: str = Field(min_length=1, max_length=20)
-    strategy: str = Field(min_length=1)
+    strategy: str = Field(min_length=1, max_length=64)
     side: Side
     # The close of the bar the signal was decided on: the reference price for sizing and bands.
     price: float = Field(gt=0, allow_inf_nan=False)
     bar_open_time: int = Field(ge=0)
-    market_event_id: str
+    market_event_id: str = Field(min_length=8, max_length=64)
 
     @classmethod
     def create(cls, *, symbol: str, strategy: str, side: Side, price: float, bar_open_time: int,
@@ -53,7 +53,7 @@ class OrderIntent(Event):
 
     type: Literal["order_intent"] = "order_intent"
     symbol: str = Field(min_length=1, max_length=20)
-    strategy: str
+    strategy: str = Field(min_length=1, max_length=64)
     side: Side
     order_type: OrderType = OrderType.MARKET
     quantity: float | None = Field(default=None, gt=0, allow_inf_nan=False)
@@ -63,7 +63,7 @@ class OrderIntent(Event):
     reduce_only: bool = False
     # Sizing was cut down to a limit (e.g. max order notional) rather than rejected.
     reduced: bool = False
-    signal_id: str
+    signal_id: str = Field(min_length=8, max_length=64)
 
     @model_validator(mode="after")
     def _sized(self) -> Self:
@@ -93,12 +93,12 @@ class RiskDecision(Event):
 
     type: Literal["risk_decision"] = "risk_decision"
     layer: Literal[1, 2]
-    subject_id: str
-    symbol: str
+    subject_id: str = Field(min_length=8, max_length=64)
+    symbol: str = Field(min_length=1, max_length=20)
     status: DecisionStatus
     # Stable reason codes (see shared.risk.reasons); empty when approved unchanged.
-    reasons: tuple[str, ...] = ()
-    detail: str = ""
+    reasons: tuple[Annotated[str, Field(max_length=64)], ...] = Field(default=(), max_length=16)
+    detail: str = Field(default="", max_length=1024)
 
     @property
     def approved(self) -> bool:
@@ -122,7 +122,7 @@ class Fill(BaseModel):
     price: float = Field(gt=0, allow_inf_nan=False)
     quantity: float = Field(gt=0, allow_inf_nan=False)
     commission: float = Field(ge=0, allow_inf_nan=False)
-    commission_asset: str = Field(min_length=1)
+    commission_asset: str = Field(min_length=1, max_length=20)
     trade_id: int = Field(ge=0)
 
 
@@ -139,19 +139,19 @@ class ExecutionReport(Event):
     """An order's state after an exchange (or the paper broker) acted on it."""
 
     type: Literal["execution_report"] = "execution_report"
-    intent_id: str
-    client_order_id: str = Field(pattern=r"^[.A-Za-z:/0-9_-]{1,36}$")
-    symbol: str
+    intent_id: str = Field(min_length=8, max_length=64)
+    client_order_id: str = Field(max_length=36, pattern=r"^[.A-Za-z:/0-9_-]{1,36}$")
+    symbol: str = Field(min_length=1, max_length=20)
     side: Side
     status: OrderStatus
     venue: Literal["paper", "binance"]
     order_id: int = Field(ge=0)
-    base_asset: str
-    quote_asset: str
+    base_asset: str = Field(min_length=1, max_length=20)
+    quote_asset: str = Field(min_length=1, max_length=20)
     fills: tuple[Fill, ...] = ()
     executed_qty: float = Field(default=0.0, ge=0)
     cumulative_quote_qty: float = Field(default=0.0, ge=0)
-    reject_reason: str = ""
+    reject_reason: str = Field(default="", max_length=1024)
 
     @classmethod
     def create(cls, *, intent: OrderIntent, status: OrderStatus, venue: Literal["paper", "binance"],

@@ -14,6 +14,8 @@ from typing import Any
 from shared.events import ExecutionReport, Kline
 from shared.portfolio import AccountSnapshot, ClosedTrade, PositionBook
 
+from .errors import LateEvent
+
 # Bounds of the persisted state (a long-running service keeps nothing that grows without bound):
 # fills remembered for deduplication (far more than a day of hub retention holds for one
 # account) and closed round trips kept for inspection.
@@ -37,13 +39,15 @@ class PositionsHandler:
         return self.book.apply(report)
 
     def on_kline(self, kline: Kline) -> bool:
-        """Mark the book at a closed kline's close; False when skipped (open, other interval, or
-        not after the symbol's last mark)."""
+        """Mark the book at a closed kline's close; False when skipped (open, other interval, the
+        symbol's last mark again). An older kline raises LateEvent."""
         if not kline.is_closed or kline.interval != self.interval:
             return False
         last = self.last_mark.get(kline.symbol)
         if last is not None and kline.open_time <= last:
             self.stale_marks += 1
+            if kline.open_time < last:
+                raise LateEvent(f"{kline.symbol} mark of {kline.open_time} arrived after the mark of {last}")
             return False
         self.last_mark[kline.symbol] = kline.open_time
         self.book.mark(kline.symbol, kline.close, kline.close_time)

@@ -9,12 +9,15 @@ from shared.events import Kline, Side, Signal
 from shared.market import Bar
 from shared.strategies import Strategy, create
 
+from .errors import LateEvent
+
 
 class SignalHandler:
     """One strategy instance per symbol; each closed bar yields at most one Signal.
 
-    Redelivered or out-of-order bars (open time not after the last one seen for the symbol) are
-    ignored and counted, so at-least-once delivery never feeds a strategy the same bar twice.
+    A redelivered bar (the symbol's last open time again) is ignored and counted; an older one
+    raises LateEvent (the consumer dead-letters it as LATE), so at-least-once delivery never
+    feeds a strategy the same bar twice, nor one out of order.
     """
 
     def __init__(self, strategy: str, params: Mapping[str, Any] | None = None) -> None:
@@ -32,11 +35,13 @@ class SignalHandler:
         return strat
 
     def on_bar(self, bar: Bar) -> Signal | None:
-        """Feed one closed bar; returns the signal decided on its close, if any. A redelivered or
-        late bar (open time not after the symbol's last one) is counted and ignored."""
+        """Feed one closed bar; returns the signal decided on its close, if any. A redelivered bar
+        is counted and ignored; a late one (older than the symbol's last) raises LateEvent."""
         symbol = bar.symbol
         last = self._last_open.get(symbol)
         if last is not None and bar.open_time <= last:
+            if bar.open_time < last:
+                raise LateEvent(f"{symbol} {bar.interval} bar of {bar.open_time} arrived after the bar of {last}")
             self.duplicates += 1
             return None
         self._last_open[symbol] = bar.open_time

@@ -11,6 +11,7 @@ from shared import topology
 from shared.adapters.publisher import (
     CONTENT_TYPE,
     PROP_EVENT_TYPE,
+    PROP_INTERVAL,
     PROP_SCHEMA_VERSION,
     PublishError,
     group_by_partition_key,
@@ -45,6 +46,9 @@ def to_event_data(event: Event) -> Any:
     data.correlation_id = event.correlation_id
     data.properties = {PROP_EVENT_TYPE: getattr(event, "type", event.TYPE),
                        PROP_SCHEMA_VERSION: event.schema_version}
+    interval = getattr(event, "interval", None)
+    if isinstance(interval, str):
+        data.properties[PROP_INTERVAL] = interval
     return data
 
 
