@@ -488,6 +488,8 @@ _FIXED_WIDTH = {0x40: 0, 0x41: 0, 0x42: 0, 0x43: 0, 0x44: 0, 0x45: 0, 0x50: 1, 0
                 0x82: 8, 0x83: 8, 0x84: 8, 0x94: 16, 0x98: 16}
 _SIZE1 = frozenset({0xA0, 0xA1, 0xA3, 0xC0, 0xC1, 0xE0})
 _SIZE4 = frozenset({0xB0, 0xB1, 0xB3, 0xD0, 0xD1, 0xF0})
+_STR1 = frozenset({0xA0, 0xA1, 0xA3})
+_STR4 = frozenset({0xB0, 0xB1, 0xB3})
 
 
 def skip_at(buf: bytes, pos: int, depth: int = 0) -> int:
@@ -517,3 +519,100 @@ def skip_at(buf: bytes, pos: int, depth: int = 0) -> int:
     if end > len(buf):
         raise DecodeError("value truncated")
     return end
+
+
+def check_at(buf: bytes, pos: int, end: int | None = None, depth: int = 0) -> int:
+    """Like `skip_at`, but walks into lists, maps, arrays and described values and checks that every item
+    is well-formed and that counts and sizes agree, without building Python values (a cheap validation
+    of what a consumer's decoder will walk)."""
+    limit = len(buf) if end is None else end
+    if pos >= limit:
+        raise DecodeError("value truncated")
+    c = buf[pos]
+    p = pos + 1
+    w = _FIXED_WIDTH.get(c)
+    if w is not None:
+        if p + w > limit:
+            raise DecodeError("value truncated")
+        return p + w
+    if depth > MAX_DEPTH:
+        raise DecodeError("nesting too deep")
+    if c == 0x00:
+        return check_at(buf, check_at(buf, p, limit, depth + 1), limit, depth + 1)
+    if c in (0xA0, 0xA1, 0xA3, 0xB0, 0xB1, 0xB3):
+        q = skip_at(buf, pos)
+        if q > limit:
+            raise DecodeError("value truncated")
+        return q
+    if c in (0xC0, 0xC1, 0xE0):
+        if p + 2 > limit:
+            raise DecodeError("compound truncated")
+        size, count = buf[p], buf[p + 1]
+        start, stop = p + 2, p + 1 + size
+        if size < 1:
+            raise DecodeError("bad compound size")
+    elif c in (0xD0, 0xD1, 0xF0):
+        if p + 8 > limit:
+            raise DecodeError("compound truncated")
+        size, count = _II.unpack_from(buf, p)
+        start, stop = p + 8, p + 4 + size
+        if size < 4:
+            raise DecodeError("bad compound size")
+    else:
+        raise DecodeError(f"unknown constructor 0x{c:02x}")
+    if stop > limit:
+        raise DecodeError("compound truncated")
+    if c in (0xC1, 0xD1) and count % 2:
+        raise DecodeError("map with an odd number of items")
+    if c in (0xE0, 0xF0):
+        if count == 0:
+            return stop
+        if start >= stop:
+            raise DecodeError("array truncated")
+        ctor = buf[start]
+        w = _FIXED_WIDTH.get(ctor)
+        if ctor == 0x00 or (w is None and ctor not in _SIZE1 and ctor not in _SIZE4):
+            raise DecodeError(f"bad array element constructor 0x{ctor:02x}")
+        q = start + 1
+        if w is not None:
+            q += w * count
+        else:  # size-prefixed elements (strings, binaries, symbols, compounds): jump by their sizes
+            for _ in range(count):
+                if ctor in _SIZE1:
+                    if q >= stop:
+                        raise DecodeError("array truncated")
+                    q += 1 + buf[q]
+                else:
+                    if q + 4 > stop:
+                        raise DecodeError("array truncated")
+                    q += 4 + _I.unpack_from(buf, q)[0]
+                if q > stop:
+                    raise DecodeError("array truncated")
+        if q != stop:
+            raise DecodeError("array size does not match its items")
+        return stop
+    if count > stop - start:
+        raise DecodeError("compound count exceeds its size")
+    q = start
+    fixed = _FIXED_WIDTH
+    while count:
+        if q >= stop:
+            raise DecodeError("compound truncated")
+        c2 = buf[q]
+        w2 = fixed.get(c2)
+        if w2 is not None:  # scalars and strings inline: the common items of properties and annotations
+            q += 1 + w2
+        elif c2 in _STR1:
+            if q + 1 >= stop:
+                raise DecodeError("compound truncated")
+            q += 2 + buf[q + 1]
+        elif c2 in _STR4:
+            if q + 5 > stop:
+                raise DecodeError("compound truncated")
+            q += 5 + _I.unpack_from(buf, q + 1)[0]
+        else:
+            q = check_at(buf, q, stop, depth + 1)
+        count -= 1
+    if q != stop:
+        raise DecodeError("compound size does not match its items")
+    return stop

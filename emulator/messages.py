@@ -51,7 +51,7 @@ def split_sections(buf: bytes) -> list[Section]:
         if code is None or not HEADER <= code <= FOOTER:
             raise DecodeError(f"unknown message section {desc!r}")
         # bodies are jumped over by size; every other section is decoded, so a malformed one is refused
-        end = codec.skip_at(buf, p) if code == DATA else codec.decode_at(buf, p)[1]
+        end = codec.skip_at(buf, p) if code == DATA else codec.check_at(buf, p)
         out.append(Section(code, pos, end, p))
         pos = end
     return out
@@ -130,7 +130,30 @@ _K_KEY = codec.encode(Symbol(PARTITION_KEY))
 _q = struct.Struct(">q")
 
 
-def delivery_payload(ev: StoredEvent) -> bytes:
+_K_LAST_SEQ = codec.encode(Symbol("last_enqueued_sequence_number"))
+_K_LAST_OFF = codec.encode(Symbol("last_enqueued_offset"))
+_K_LAST_TIME = codec.encode(Symbol("last_enqueued_time_utc"))
+_K_RETRIEVED = codec.encode(Symbol("runtime_info_retrieval_time_utc"))
+
+
+def runtime_annotations(last_seq: int, last_offset: int, last_ms: int, now_ms: int) -> bytes:
+    """The delivery-annotations section a receiver with `com.microsoft:enable-receiver-runtime-metric`
+    gets on each event: where its partition ends (the SDK's `last_enqueued_event_properties`)."""
+    body = bytearray(_K_LAST_SEQ)
+    body.append(0x81)
+    body += _q.pack(last_seq)
+    body += _K_LAST_OFF
+    codec.encode_into(body, str(last_offset))
+    body += _K_LAST_TIME
+    body.append(0x83)
+    body += _q.pack(last_ms)
+    body += _K_RETRIEVED
+    body.append(0x83)
+    body += _q.pack(now_ms)
+    return bytes((0x00, 0x53, DELIVERY_ANNOTATIONS, 0xC1, len(body) + 1, 8)) + bytes(body)
+
+
+def delivery_payload(ev: StoredEvent, delivery_annotations: bytes = b"") -> bytes:
     """The message a consumer receives: the producer's sections with the service annotations."""
     body = bytearray(_K_SEQ)
     body.append(0x81)
@@ -153,7 +176,7 @@ def delivery_payload(ev: StoredEvent) -> bytes:
         head = bytes((0x00, 0x53, MESSAGE_ANNOTATIONS, 0xC1, len(body) + 1, count))
     else:
         head = bytes((0x00, 0x53, MESSAGE_ANNOTATIONS, 0xD1)) + _II.pack(len(body) + 4, count)
-    return b"".join((ev.header, head, body, ev.rest))
+    return b"".join((ev.header, delivery_annotations, head, body, ev.rest))
 
 
 class Request(NamedTuple):

@@ -47,6 +47,7 @@ _FIELDS = {OPEN: 10, BEGIN: 8, ATTACH: 14, FLOW: 11, TRANSFER: 11, DISPOSITION: 
 SELECTOR = "apache.org:selector-filter:string"
 SELECTOR_CODE = 0x0000468C00000004
 EPOCH = "com.microsoft:epoch"
+RUNTIME_METRIC = "com.microsoft:enable-receiver-runtime-metric"
 MAX_MESSAGE_SIZE = 1024 * 1024
 MAX_READERS = 5  # non-epoch readers per partition per consumer group, as in Event Hubs
 INCOMING_WINDOW = 0x7FFFFFFF
@@ -255,6 +256,7 @@ class ConsumeLink(Link):
         self.next_seq = start_seq
         self.epoch = epoch
         self.key = (hub.name.lower(), group.lower(), partition.id)
+        self.runtime_metric = False  # the receiver asked for com.microsoft:enable-receiver-runtime-metric
         self._listener: Callable[[], None] = self.on_credit
 
     def start(self) -> None:
@@ -272,7 +274,12 @@ class ConsumeLink(Link):
             if ev is None:
                 break
             self.next_seq += 1
-            session.send_message(self, messages.delivery_payload(ev))
+            runtime = b""
+            if self.runtime_metric:
+                last = part.events[-1]
+                runtime = messages.runtime_annotations(last.sequence_number, last.offset, last.enqueued_ms,
+                                                       int(time.time() * 1000))
+            session.send_message(self, messages.delivery_payload(ev, runtime))
             if session.conn.paused:
                 break
         session.conn.flush()
@@ -421,11 +428,14 @@ class Connection(asyncio.Protocol):
         t = self.transport
         if t is None or t.is_closing():
             return
-        if t.can_write_eof():
-            t.write_eof()
-            asyncio.get_running_loop().call_later(LINGER_SECONDS, t.close)
-        else:
-            t.close()
+        try:
+            if t.can_write_eof():
+                t.write_eof()
+                asyncio.get_running_loop().call_later(LINGER_SECONDS, t.close)
+                return
+        except OSError:  # the peer is already gone
+            pass
+        t.close()
 
     def _teardown(self) -> None:
         if self.phase == "gone":
@@ -652,8 +662,9 @@ class Connection(asyncio.Protocol):
         props = f[13] if isinstance(f[13], dict) else {}
         src_addr = source[0] if source else None
         tgt_addr = target[0] if target else None
+        desired = f[12] if isinstance(f[12], list) else [f[12]] if f[12] is not None else []
         link, error = self._make_link(session, name, handle, sending, source, target, snd_mode, src_addr, tgt_addr,
-                                      props)
+                                      props, desired)
         src_field = f[5] if f[5] is not None else Described(ULong(SOURCE), [src_addr] + [None] * 10)
         tgt_field = f[6] if f[6] is not None else Described(ULong(TARGET), [tgt_addr] + [None] * 6)
         src_field = _full(src_field, 11)
@@ -661,7 +672,9 @@ class Connection(asyncio.Protocol):
         self.write(frame(session.channel, performative(ATTACH, [
             name, UInt(handle), not role, UByte(snd_mode if snd_mode in (0, 1, 2) else 2),
             UByte(rcv_mode if rcv_mode in (0, 1) else 0), src_field, tgt_field, None, None,
-            UInt(0) if sending else None, ULong(MAX_MESSAGE_SIZE), None, None, None])))
+            UInt(0) if sending else None, ULong(MAX_MESSAGE_SIZE),
+            Array(Symbol, [Symbol(RUNTIME_METRIC)]) if isinstance(link, ConsumeLink) and link.runtime_metric else None,
+            None, None])))
         if error is not None or link is None:
             self.write(frame(session.channel, performative(DETACH, [UInt(handle), True, error])))
             return
@@ -673,7 +686,8 @@ class Connection(asyncio.Protocol):
             link.start()
 
     def _make_link(self, session: Session, name: str, handle: int, sending: bool, source: Any, target: Any,
-                   snd_mode: int, src_addr: Any, tgt_addr: Any, props: dict[Any, Any]) -> tuple[Link | None, Any]:
+                   snd_mode: int, src_addr: Any, tgt_addr: Any, props: dict[Any, Any],
+                   desired: list[Any]) -> tuple[Link | None, Any]:
         args = (session, name, handle, sending, source, target, snd_mode)
         address = entity_path(src_addr if sending else tgt_addr)
         node = address.lower()
@@ -713,6 +727,7 @@ class Connection(asyncio.Protocol):
         if epoch is not None and (not isinstance(epoch, int) or isinstance(epoch, bool)):
             return None, amqp_error("amqp:invalid-field", "com.microsoft:epoch must be a long")
         link = ConsumeLink(hub, group, part, start, epoch, *args)
+        link.runtime_metric = RUNTIME_METRIC in desired
         error = self.server.admit_reader(link)
         if error is not None:
             return None, error

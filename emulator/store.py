@@ -27,6 +27,7 @@ log = logging.getLogger("emulator.store")
 _LEN = struct.Struct(">I")
 _OFFSET = attrgetter("offset")
 _ENQUEUED = attrgetter("enqueued_ms")
+COMPACT_MIN_BYTES = 1 << 20
 
 
 class StoredEvent(NamedTuple):
@@ -71,6 +72,7 @@ class Partition:
         self.next_offset = 0
         self.last_enqueued_ms = 0
         self.listeners: set[Callable[[], None]] = set()
+        self.dead_bytes = 0  # bytes of expired events still in the file
         self._path = log_path
         self._file = None
         if log_path is not None:
@@ -116,6 +118,7 @@ class Partition:
             self._rewrite()
 
     def _rewrite(self) -> None:
+        self.dead_bytes = 0
         if self._path is None:
             return
         tmp = self._path.with_suffix(".tmp")
@@ -187,14 +190,17 @@ class Partition:
         cutoff = now - self.retention_ms
         n = bisect.bisect_left(self.events, cutoff, key=_ENQUEUED)
         if n:
+            self.dead_bytes += sum(e.size for e in self.events[:n])
             del self.events[:n]
             self.base_seq += n
         return n
 
     def expire(self, now: int | None = None) -> int:
-        """Drop events past retention; returns how many were dropped (and compacts the file)."""
+        """Drop events past retention; returns how many were dropped. The file is compacted once the
+        dropped events outweigh the kept ones (not on every sweep: a long run would rewrite it constantly);
+        until then a restart skips them on load."""
         n = self._expire(now_ms() if now is None else now)
-        if n:
+        if n and self.dead_bytes > max(sum(e.size for e in self.events), COMPACT_MIN_BYTES):
             self._rewrite()
         return n
 

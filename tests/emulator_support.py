@@ -55,3 +55,17 @@ def receive(conn_str: str, count: int, *, group: str = "$Default", timeout: floa
     client.close()
     t.join(10)
     return got
+
+
+def wait_readers(emu: BackgroundEmulator, hub: str, group: str, count: int, timeout: float = 20.0) -> None:
+    """Block until `count` receivers are attached to `hub` in `group` (over all partitions), as the server
+    sees it: a receiver starting at `@latest` misses what is sent before it attached."""
+    def attached() -> int:
+        readers = emu.emulator.server.readers
+        return sum(len(v) for k, v in readers.items() if k[0] == hub.lower() and k[1] == group.lower())
+
+    deadline = time.monotonic() + timeout
+    while emu.call(attached) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{count} receivers did not attach to {hub}/{group} in time")
+        time.sleep(0.05)

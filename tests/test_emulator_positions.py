@@ -12,7 +12,7 @@ from azure.eventhub import EventData, EventHubConsumerClient, EventHubProducerCl
 from azure.eventhub.exceptions import EventHubError
 
 from emulator import BackgroundEmulator, HubConfig
-from tests.emulator_support import config, receive
+from tests.emulator_support import config, receive, wait_readers
 
 
 def _fresh(emu: BackgroundEmulator, n: int) -> list[EventData]:
@@ -57,7 +57,7 @@ def test_every_start_position() -> None:
             on_event=lambda ctx, ev: got.append(ev.body_as_str()), partition_id="0", starting_position="@latest"),
             daemon=True)
         th.start()
-        time.sleep(1.5)
+        wait_readers(emu, "h1", "$Default", 1)
         with EventHubProducerClient.from_connection_string(cs) as producer:
             producer.send_event(EventData("late"))
         deadline = time.monotonic() + 10
@@ -109,9 +109,9 @@ def test_a_higher_owner_level_displaces_a_lower_one() -> None:
         c2 = EventHubConsumerClient.from_connection_string(cs, consumer_group="$Default")
         t1 = threading.Thread(target=c1.receive, kwargs=dict(
             on_event=lambda ctx, ev: low.append(ev.body_as_str()), on_error=lambda ctx, err: errors.append(err),
-            partition_id="0", owner_level=1, starting_position="@latest"), daemon=True)
+            partition_id="0", owner_level=1, starting_position="-1"), daemon=True)
         t1.start()
-        time.sleep(1.5)
+        wait_readers(emu, "h1", "$Default", 1)
         with EventHubProducerClient.from_connection_string(cs) as producer:
             producer.send_event(EventData("first"))
             deadline = time.monotonic() + 10
@@ -138,3 +138,20 @@ def test_a_higher_owner_level_displaces_a_lower_one() -> None:
         assert low == ["first"]
         assert errors and isinstance(errors[0], EventHubError), errors
         assert "epoch" in str(errors[0])
+
+
+def test_last_enqueued_event_properties_when_the_receiver_asks() -> None:
+    with BackgroundEmulator(config(), port=0, health_port=0) as emu:
+        cs = emu.connection_string("h1")
+        _fresh(emu, 6)
+        with EventHubProducerClient.from_connection_string(cs) as producer:
+            last = producer.get_partition_properties("0")
+        seen: list[dict] = []
+        receive(cs, 6, partition_id="0", track_last_enqueued_event_properties=True,
+                on_event=lambda ctx, ev: seen.append(ctx.last_enqueued_event_properties))
+        assert len(seen) == 6
+        for props in seen:
+            assert props["sequence_number"] == last["last_enqueued_sequence_number"]
+            assert props["offset"] == last["last_enqueued_offset"]
+            assert props["enqueued_time"] == last["last_enqueued_time_utc"]
+            assert props["retrieval_time"] >= props["enqueued_time"]

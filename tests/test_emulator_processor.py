@@ -16,7 +16,7 @@ from azure.eventhub.extensions.checkpointstoreblobaio import BlobCheckpointStore
 from azure.storage.blob import BlobServiceClient
 
 from emulator import BackgroundEmulator, HubConfig
-from tests.emulator_support import config
+from tests.emulator_support import config, wait_readers
 
 pytestmark = pytest.mark.azurite
 from tests.test_azurite_storage import AZURITE_BLOB as AZURITE  # noqa: E402
@@ -127,14 +127,14 @@ def test_two_consumers_balance_and_one_takes_over(emu, container) -> None:
         ta = asyncio.create_task(a.receive(**handlers("a")))
         tb = asyncio.create_task(b.receive(**handlers("b")))
         await _until(lambda: len(owned["a"]) == 2 and len(owned["b"]) == 2 and not owned["a"] & owned["b"])
-        await asyncio.sleep(1.0)  # let both receivers attach before sending
+        await asyncio.to_thread(wait_readers, emu, "p4", "app", 4)  # both receivers attached before sending
         await _send(cs, {pid: [f"one-{pid}"] for pid in "0123"})
         await _until(lambda: len(got["a"]) + len(got["b"]) == 4)
         assert sorted(got["a"]) == sorted(f"one-{p}" for p in owned["a"])
         await b.close()
         await tb
         await _until(lambda: len(owned["a"]) == 4)
-        await asyncio.sleep(1.0)
+        await asyncio.to_thread(wait_readers, emu, "p4", "app", 4)
         await _send(cs, {pid: [f"two-{pid}"] for pid in "0123"})
         await _until(lambda: sum(g.startswith("two-") for g in got["a"]) == 4)
         await a.close()
