@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "shared.cli.doctor",
     "shared.cli.host",
     "shared.cli.emulator",
+    "shared.cli.replay_hub",
     "shared.cli.ingest",
     "shared.cli.download",
     "shared.cli.up",
