@@ -88,6 +88,13 @@ def _pipeline(progress: Callable[[str], None]) -> str:
     return render_pipeline(pipeline_bench.run(progress=progress))
 
 
+def _emulator(progress: Callable[[str], None]) -> str:
+    from benchmarks import emulator_bench
+
+    progress("event hubs emulator with the SDK (about a minute)...")
+    return emulator_bench.render(emulator_bench.run(progress=progress), f"{datetime.now(UTC):%Y-%m-%d %H:%M}")
+
+
 def _risk(progress: Callable[[str], None]) -> str:
     from benchmarks import risk_bench
 
@@ -107,6 +114,7 @@ def _ingest(progress: Callable[[str], None]) -> str:
 # (`make bench BENCH=name`) rewrites only its own section of BENCHMARKS.md.
 SUITES: dict[str, Callable[[Callable[[str], None]], str]] = {
     "pipeline": _pipeline,
+    "emulator": _emulator,
     "risk": _risk,
     "ingest": _ingest,
 }
