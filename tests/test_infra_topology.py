@@ -20,10 +20,11 @@ from shared import topology
 
 @functools.cache
 def registered_functions() -> tuple[Any, ...]:
-    """Indexed once: the worker indexes an app once, and a second get_functions() raises."""
-    import function_app
+    """function_app.py loaded as a fresh module (devhost.bindings.load_app): azure-functions builds
+    an app's functions once, and other tests index `function_app.app` itself."""
+    from devhost.bindings import load_app
 
-    return tuple(function_app.app.get_functions())
+    return tuple(load_app("function_app", infra.ROOT).get_functions())
 
 
 def trigger(fn: Any) -> dict[str, Any]:
