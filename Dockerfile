@@ -4,6 +4,7 @@
 # constraints-executor.txt (every transitive package pinned, wheels only): no azure-functions, no
 # pyarrow, no sample data. tests/test_image.py checks this file's structure offline.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# checkov:skip=CKV_DOCKER_7:both stages are FROM ${PYTHON_IMAGE}, pinned to the version tag above; checkov does not resolve ARGs
 
 # --- build: a virtualenv with the pinned dependencies -----------------------------------------
 FROM ${PYTHON_IMAGE} AS build

@@ -8,22 +8,22 @@ locals {
 
   # Every resource name, in one place (bicep/main.bicep builds the same names; a test compares).
   names = {
-    resource_group         = "rg-${local.base}"
-    log_analytics          = "log-${local.base}"
-    app_insights           = "appi-${local.base}"
-    action_group           = "ag-${local.base}"
-    storage_host           = "st${var.short_name}${var.environment}host"
-    storage_data           = "st${var.short_name}${var.environment}data"
-    storage_staging        = "st${var.short_name}${var.environment}stg"
-    eventhub_namespace     = "evhns-${local.base}"
-    eventhub_namespace_stg = "evhns-${local.base}-staging"
-    key_vault              = "kv-${var.short_name}-${var.environment}"
-    service_plan           = "asp-${local.base}"
-    function_app           = "func-${local.base}"
-    container_registry     = "cr${var.short_name}${var.environment}"
-    aks                    = "aks-${local.base}"
-    executor_identity      = "id-${local.base}-executor"
-    ingestor_identity      = "id-${local.base}-ingestor"
+    resource_group             = "rg-${local.base}"
+    log_analytics              = "log-${local.base}"
+    app_insights               = "appi-${local.base}"
+    action_group               = "ag-${local.base}"
+    storage_host               = "st${var.short_name}${var.environment}host"
+    storage_data               = "st${var.short_name}${var.environment}data"
+    storage_staging            = "st${var.short_name}${var.environment}stg"
+    eventhub_namespace         = "evhns-${local.base}"
+    eventhub_namespace_staging = "evhns-${local.base}-staging"
+    key_vault                  = "kv-${var.short_name}-${var.environment}"
+    service_plan               = "asp-${local.base}"
+    function_app               = "func-${local.base}"
+    container_registry         = "cr${var.short_name}${var.environment}"
+    aks                        = "aks-${local.base}"
+    executor_identity          = "id-${local.base}-executor"
+    ingestor_identity          = "id-${local.base}-ingestor"
   }
 
   # shared/topology.py: hub name -> partitions, consumer groups, retention.
@@ -53,7 +53,6 @@ module "monitoring" {
   names               = local.names
   alert_email         = var.alert_email
   retention_days      = var.log_retention_days
-  daily_loss_limit    = var.daily_loss_limit
   tags                = local.tags
 }
 
@@ -86,7 +85,7 @@ module "eventhubs_staging" {
   source                     = "./modules/eventhubs"
   resource_group_name        = azurerm_resource_group.main.name
   location                   = var.location
-  namespace_name             = local.names.eventhub_namespace_stg
+  namespace_name             = local.names.eventhub_namespace_staging
   hubs                       = local.hubs
   capacity                   = 1
   maximum_throughput_units   = 0
@@ -152,6 +151,20 @@ module "aks" {
   key_vault_id               = module.keyvault.id
   eventhub_ids               = module.eventhubs.hub_ids
   checkpoint_container_id    = module.storage.checkpoint_container_id
+  lease_container_id         = module.storage.lease_container_id
   dead_letter_container_id   = module.storage.dead_letter_container_id
   tags                       = local.tags
+}
+
+module "alerts" {
+  source                = "./modules/alerts"
+  resource_group_name   = azurerm_resource_group.main.name
+  location              = var.location
+  base_name             = local.base
+  app_insights_id       = module.monitoring.app_insights_id
+  action_group_id       = module.monitoring.action_group_id
+  eventhub_namespace_id = module.eventhubs.namespace_id
+  aks_id                = module.aks.id
+  aks_name              = module.aks.name
+  tags                  = local.tags
 }

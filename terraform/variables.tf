@@ -83,12 +83,6 @@ variable "log_retention_days" {
   default     = 30
 }
 
-variable "daily_loss_limit" {
-  description = "Quote-currency daily loss limit the risk engine enforces (MARKETFLOW_RISK_DAILY_LOSS_LIMIT); the alert fires at 80 % of it."
-  type        = number
-  default     = 0
-}
-
 variable "tags" {
   description = "Tags on every resource."
   type        = map(string)

@@ -150,3 +150,56 @@ def render_chart(values_file: Path, namespace: str = "marketflow") -> list[dict[
 
 def workflows() -> list[Path]:
     return sorted(WORKFLOWS.glob("*.yml"))
+
+
+_PYCEP = """
+import json, sys
+from pathlib import Path
+from pycep import BicepParser
+out = {}
+for name in sys.argv[1:]:
+    try:
+        out[name] = {"ok": BicepParser().parse(file_path=Path(name))}
+    except Exception as exc:
+        out[name] = {"error": f"{type(exc).__name__}: {str(exc)[:500]}"}
+print(json.dumps(out, default=str))
+"""
+
+
+@functools.cache
+def bicep_files() -> tuple[Path, ...]:
+    return tuple(sorted(BICEP.rglob("*.bicep")))
+
+
+@functools.cache
+def bicep_parsed() -> dict[str, dict[str, Any]]:
+    """Every .bicep file parsed by pycep, checkov's own Bicep parser (in the checkov virtualenv):
+    what it cannot parse, checkov silently does not check, so a parse error fails the caller."""
+    python = tool("checkov/bin/python")
+    proc = subprocess.run([str(python), "-c", _PYCEP, *map(str, bicep_files())], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    parsed: dict[str, dict[str, Any]] = json.loads(proc.stdout)
+    return parsed
+
+
+def bicep(path: Path) -> dict[str, Any]:
+    entry = bicep_parsed()[str(path)]
+    assert "ok" in entry, f"pycep cannot parse {path}: {entry['error']}"
+    tree: dict[str, Any] = entry["ok"]
+    return tree
+
+
+def bicep_params(path: Path) -> dict[str, Any]:
+    """A .bicepparam file's `param name = value` lines (strings, numbers, string arrays)."""
+    values: dict[str, Any] = {}
+    text = path.read_text()
+    for match in re.finditer(r"^param (\w+) = (\[[^\]]*\]|'[^']*'|\d+)", text, flags=re.M):
+        raw = match.group(2)
+        if raw.startswith("["):
+            values[match.group(1)] = re.findall(r"'([^']*)'", raw)
+        elif raw.startswith("'"):
+            values[match.group(1)] = raw[1:-1]
+        else:
+            values[match.group(1)] = int(raw)
+    return values

@@ -9,7 +9,6 @@ aks_node_count                = 2
 aks_vm_size                   = "Standard_D2s_v5"
 aks_api_authorized_ip_ranges  = ["203.0.113.0/24"]
 log_retention_days            = 30
-daily_loss_limit              = 200
 tags = {
   owner = "marketflow"
 }

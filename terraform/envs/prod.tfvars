@@ -9,7 +9,6 @@ aks_node_count                = 3
 aks_vm_size                   = "Standard_D4s_v5"
 aks_api_authorized_ip_ranges  = ["203.0.113.0/24"]
 log_retention_days            = 90
-daily_loss_limit              = 1000
 tags = {
   owner = "marketflow"
 }

@@ -17,6 +17,7 @@ variable "acr_id" { type = string }
 variable "key_vault_id" { type = string }
 variable "eventhub_ids" { type = map(string) }
 variable "checkpoint_container_id" { type = string }
+variable "lease_container_id" { type = string }
 variable "dead_letter_container_id" { type = string }
 variable "tags" { type = map(string) }
 
@@ -156,9 +157,15 @@ resource "azurerm_role_assignment" "hub" {
   principal_id         = azurerm_user_assigned_identity.service[each.value.identity].principal_id
 }
 
-# The executor's Event Hubs checkpoints, and dead letters from both services.
+# The executor's Event Hubs checkpoints and its lease, and dead letters from both services.
 resource "azurerm_role_assignment" "executor_checkpoints" {
   scope                = var.checkpoint_container_id
+  role_definition_name = "Storage Blob Data Contributor"
+  principal_id         = azurerm_user_assigned_identity.service["executor"].principal_id
+}
+
+resource "azurerm_role_assignment" "executor_lease" {
+  scope                = var.lease_container_id
   role_definition_name = "Storage Blob Data Contributor"
   principal_id         = azurerm_user_assigned_identity.service["executor"].principal_id
 }
@@ -175,6 +182,10 @@ resource "azurerm_role_assignment" "executor_secrets" {
   scope                = var.key_vault_id
   role_definition_name = "Key Vault Secrets User"
   principal_id         = azurerm_user_assigned_identity.service["executor"].principal_id
+}
+
+output "id" {
+  value = azurerm_kubernetes_cluster.main.id
 }
 
 output "name" {

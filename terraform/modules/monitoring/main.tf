@@ -1,13 +1,12 @@
 # Log Analytics, workspace-based Application Insights (where the OpenTelemetry distro exports
 # traces, logs and the marketflow.* metrics) and the action group every alert notifies.
-# Alert rules: alerts.tf.
+# Alert rules, the workbook and managed Prometheus: modules/alerts.
 
 variable "resource_group_name" { type = string }
 variable "location" { type = string }
 variable "names" { type = map(string) }
 variable "alert_email" { type = string }
 variable "retention_days" { type = number }
-variable "daily_loss_limit" { type = number }
 variable "tags" { type = map(string) }
 
 resource "azurerm_log_analytics_workspace" "main" {

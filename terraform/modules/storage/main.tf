@@ -15,8 +15,9 @@ locals {
     data    = var.names.storage_data
     staging = var.names.storage_staging
   }
-  # shared/topology.py DEAD_LETTER_CONTAINER and CHECKPOINT_CONTAINER, and the Capture target.
-  data_containers    = ["dead-letter", "checkpoints", "capture"]
+  # shared/topology.py DEAD_LETTER_CONTAINER and CHECKPOINT_CONTAINER, the Capture target, and
+  # the executor's single-writer lease (MARKETFLOW_LEASE=blob, container `leases`).
+  data_containers    = ["dead-letter", "checkpoints", "capture", "leases"]
   staging_containers = ["dead-letter"]
 }
 
@@ -122,6 +123,10 @@ output "capture_container_name" {
 
 output "dead_letter_container_id" {
   value = azurerm_storage_container.data["dead-letter"].id
+}
+
+output "lease_container_id" {
+  value = azurerm_storage_container.data["leases"].id
 }
 
 output "checkpoint_container_id" {
