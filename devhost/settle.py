@@ -34,6 +34,16 @@ def checkpoints(container: Any) -> dict[tuple[str, str, str], int]:
     return found
 
 
+def owned(container: Any) -> set[tuple[str, str, str]]:
+    """(hub, group, partition) triples some consumer has claimed (ownership blobs)."""
+    found: set[tuple[str, str, str]] = set()
+    for blob in container.list_blobs():
+        parts = blob.name.split("/")
+        if len(parts) >= 5 and parts[-2] == "ownership":
+            found.add((parts[-4], parts[-3], parts[-1]))
+    return found
+
+
 def partition_heads(client: Any) -> dict[str, int]:
     """partition -> last enqueued sequence number (-1 when empty) of the hub `client` is bound to."""
     return {pid: int(client.get_partition_properties(pid)["last_enqueued_sequence_number"])
