@@ -150,7 +150,6 @@ def _settled(blob_service: Any, hubs: Any, groups: Mapping[str, Sequence[str]]) 
 
 
 def run_up(args: argparse.Namespace, status: Status) -> dict[str, Any]:
-    from azure.eventhub import EventData
     from azure.storage.blob import BlobServiceClient
 
     from devhost.bindings import index, load_app
@@ -158,9 +157,7 @@ def run_up(args: argparse.Namespace, status: Status) -> dict[str, Any]:
     from devhost.hubs import Hubs
     from devhost.stack import Stack, StackError, azurite_command, free_port
     from shared import topology
-    from shared.adapters.publisher import PROP_EVENT_TYPE, PROP_SCHEMA_VERSION
     from shared.data import DataError, read_klines
-    from shared.events import encode
     from shared.report.folder import OutError, check_out
     from shared.samples import btcusdt_1m_paths
     from shared.strategies import StrategyConfigError, create, parse_params
@@ -218,7 +215,7 @@ def run_up(args: argparse.Namespace, status: Status) -> dict[str, Any]:
                       "MARKETFLOW_STRATEGY": args.strategy,
                       "MARKETFLOW_STRATEGY_PARAMS": " ".join(f"{k}={v}" for k, v in params.items()),
                       "MARKETFLOW_ACCOUNT_CASH": str(args.cash), "MARKETFLOW_PAPER_COMMISSION": str(args.commission),
-                      "MARKETFLOW_STATE_STORAGE": storage}
+                      "STATE_STORAGE": storage}
         for pair in args.risk or []:
             key, _, value = pair.partition("=")
             shared_env[f"MARKETFLOW_RISK_{key.strip().upper()}"] = value.strip()
@@ -235,9 +232,11 @@ def run_up(args: argparse.Namespace, status: Status) -> dict[str, Any]:
                      "MARKETFLOW_STATE_DIR": str(work / "executor"), "LOG_LEVEL": "WARNING"},
                     wait_port=executor_http)
         clients = Hubs(hubs, {name: hub.partitions for name, hub in topology.HUBS.items()})
+        status.show("waiting for every consumer to claim its partitions...", force=True)
+        _wait_claimed(blob_service, groups, stack, args.settle_timeout * 3)
         try:
             published = _publish(bars, clients, blob_service, groups, pace, stack, status, args.settle_timeout,
-                                 lambda k: _event_data(EventData, encode(k), k, PROP_EVENT_TYPE, PROP_SCHEMA_VERSION),
+                                 _event_data,
                                  f"http://127.0.0.1:{executor_http}/metrics")
             heads = clients.heads()
         finally:
@@ -260,14 +259,35 @@ def run_up(args: argparse.Namespace, status: Status) -> dict[str, Any]:
             "hub_events": {hub: len(v) for hub, v in carried.items()}}
 
 
-def _event_data(factory: Any, body: bytes, event: Any, type_prop: str, version_prop: str) -> Any:
-    data = factory(body)
-    data.content_type = "application/json"
-    data.message_id = event.event_id
-    data.correlation_id = event.correlation_id
-    data.properties = {type_prop: getattr(event, "type", event.TYPE), version_prop: event.schema_version,
-                       "replay": "true"}
+def _event_data(event: Any) -> Any:
+    """The publisher's own wire form, marked as replayed history (checked in event time)."""
+    from shared.adapters.azure import to_event_data
+
+    data = to_event_data(event)
+    data.properties["replay"] = "up"
     return data
+
+
+def _wait_claimed(blob_service: Any, groups: Mapping[str, Sequence[str]], stack: Any, timeout_s: float) -> None:
+    """Until every (hub, group) pair the stack consumes has an owner for each of its partitions."""
+    from devhost.host import CHECKPOINT_CONTAINER as HOST_CONTAINER
+    from devhost.settle import owned
+    from shared import topology
+
+    wanted = {(hub.lower(), g.lower(), str(p)) for hub, gs in groups.items() for g in gs
+              for p in range(topology.hub(hub).partitions)}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        have: set[tuple[str, str, str]] = set()
+        for name in (HOST_CONTAINER, topology.CHECKPOINT_CONTAINER):  # created by run_up
+            have |= owned(blob_service.get_container_client(name))
+        if wanted <= have:
+            return
+        stack.check()
+        if time.monotonic() > deadline:
+            missing = sorted({f"{g}@{h}" for h, g, _ in wanted - have})
+            raise CliError(f"consumers did not claim their partitions within {timeout_s:.0f} s: {', '.join(missing)}")
+        time.sleep(0.5)
 
 
 def trading_state(metrics_url: str) -> str:
