@@ -8,6 +8,9 @@ free text.
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -47,3 +50,24 @@ class ExecutorMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+WEIGHT_HEADER = "x-mbx-used-weight-1m"
+
+
+def venue_hooks(metrics: ExecutorMetrics) -> dict[str, Any]:
+    """`on_error` / `on_exchange` hooks for `BinanceRest`: errors by code, weight used per response."""
+
+    def on_error(err: Any) -> None:
+        code = err.code if err.code is not None else err.http_status
+        metrics.exchange_errors.labels(str(code) if code is not None else "transport").inc()
+
+    def on_exchange(_endpoint: str, exchange: Any) -> None:
+        headers = exchange.headers or {}
+        for name, value in headers.items():
+            if name.lower() == WEIGHT_HEADER:
+                with contextlib.suppress(ValueError):
+                    metrics.weight_used.set(float(value))
+                return
+
+    return {"on_error": on_error, "on_exchange": on_exchange}
