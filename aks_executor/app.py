@@ -17,7 +17,6 @@ so the probes answer while a batch runs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -219,9 +218,8 @@ class ExecutorRuntime:
         self.draining = True
         async with self._lock:  # the batch in hand finishes and is checkpointed first
             pass
-        for client in self._clients:
-            with contextlib.suppress(Exception):
-                await client.close()
+        # Closed together: each SDK client stops its partition receivers and releases ownership.
+        await asyncio.gather(*(client.close() for client in self._clients), return_exceptions=True)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -11,6 +11,7 @@ scrubbed from every log line.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import os
@@ -52,32 +53,61 @@ def register_connection_secrets(resolver: SecretResolver, environ: Mapping[str, 
                     resolver.remember(part)
 
 
-def _checkpoint_store() -> Any:
+def _checkpoint_store(container: str) -> Any:
     from azure.eventhub.extensions.checkpointstoreblobaio import BlobCheckpointStore
 
     conn = resolve_connection(CHECKPOINT_SETTING, "blobServiceUri")
     if conn.connection_string is not None:
-        return BlobCheckpointStore.from_connection_string(conn.connection_string, topology.CHECKPOINT_CONTAINER)
+        return BlobCheckpointStore.from_connection_string(conn.connection_string, container)
     assert conn.endpoint is not None
-    return BlobCheckpointStore(conn.endpoint, topology.CHECKPOINT_CONTAINER,
-                               credential=default_credential(conn.client_id))
+    return BlobCheckpointStore(conn.endpoint, container, credential=default_credential(conn.client_id))
 
 
-def consumer(hub: str, owner_level: int) -> Any:
+async def ensure_checkpoint_container(container: str) -> None:
+    """Create the checkpoint container if it is missing (Azurite, a fresh account); the IaC makes
+    it in Azure, where the identity may lack the right to create it (then this only warns)."""
+    from azure.core.exceptions import ResourceExistsError
+    from azure.storage.blob.aio import ContainerClient
+
+    conn = resolve_connection(CHECKPOINT_SETTING, "blobServiceUri")
+    if conn.connection_string is not None:
+        client = ContainerClient.from_connection_string(conn.connection_string, container)
+    else:
+        assert conn.endpoint is not None
+        from shared.adapters.azure.blob_lease import aio_credential
+
+        client = ContainerClient(conn.endpoint, container, credential=aio_credential(conn.client_id))
+    async with client:
+        try:
+            await client.create_container()
+            log.info("created checkpoint container %s", container)
+        except ResourceExistsError:
+            pass
+        except Exception as exc:
+            log.warning("checkpoint container %s could not be created (%s)", container, type(exc).__name__)
+
+
+def consumer(hub: str, owner_level: int, load_balancing_s: float = 2.0,
+             container: str = topology.CHECKPOINT_CONTAINER) -> Any:
     """An `EventHubConsumerClient` for `hub` as consumer group `executor`, checkpointing to Blob.
-    (`owner_level` is passed to `receive_batch` by the runtime.)"""
+
+    Greedy load balancing: the one active replica claims every partition in its first cycle.
+    `load_balancing_s` bounds the failover: a dead holder's partition ownership expires after six
+    intervals. (`owner_level` is passed to `receive_batch` by the runtime.)"""
     from azure.eventhub.aio import EventHubConsumerClient
 
     del owner_level
-    store = _checkpoint_store()
+    store = _checkpoint_store(container)
     conn = resolve_connection(topology.EVENTHUB_CONNECTION_SETTING, "fullyQualifiedNamespace")
     group = topology.consumer_group(hub, CONSUMER)
+    balancing: dict[str, Any] = {"load_balancing_interval": load_balancing_s, "load_balancing_strategy": "greedy",
+                                 "checkpoint_store": store}
     if conn.connection_string is not None:
         return EventHubConsumerClient.from_connection_string(
-            conn.connection_string, consumer_group=group, eventhub_name=hub, checkpoint_store=store)
+            conn.connection_string, consumer_group=group, eventhub_name=hub, **balancing)
     assert conn.endpoint is not None
     return EventHubConsumerClient(fully_qualified_namespace=conn.endpoint, eventhub_name=hub, consumer_group=group,
-                                  credential=default_credential(conn.client_id), checkpoint_store=store)
+                                  credential=default_credential(conn.client_id), **balancing)
 
 
 def build_lease(settings: ServiceSettings) -> Lease:
@@ -112,7 +142,9 @@ def build_runtime(settings: ServiceSettings, resolver: SecretResolver) -> Execut
 
     runtime = ExecutorRuntime(
         sources=[Source(topology.ORDERS.name, service.orders), Source(topology.MARKET_DATA.name, service.market)],
-        keeper=keeper, consumers=consumer, metrics=metrics, grace_s=settings.grace_s, on_close=close,
+        keeper=keeper, consumers=functools.partial(consumer, load_balancing_s=settings.load_balancing_s,
+                                                      container=settings.checkpoint_container),
+        metrics=metrics, grace_s=settings.grace_s, on_close=close,
         readiness_extra={"not_banned": service.not_banned, "time_synced": service.time_synced},
         on_batch_done=lambda _hub, _outcome: service.export_state(), starting_position=settings.starting_position)
     runtime.http = HttpServer(build_app(metrics, runtime.readiness, on_scrape=service.export_state),
@@ -120,7 +152,8 @@ def build_runtime(settings: ServiceSettings, resolver: SecretResolver) -> Execut
     return runtime
 
 
-async def serve(runtime: ExecutorRuntime) -> int:
+async def serve(runtime: ExecutorRuntime, settings: ServiceSettings) -> int:
+    await ensure_checkpoint_container(settings.checkpoint_container)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runtime._request_stop, f"{signal.Signals(sig).name} received")
@@ -150,7 +183,7 @@ def main() -> int:
     # out of the cyclic GC, a collection on the order path scans only what orders allocate.
     gc.collect()
     gc.freeze()
-    return asyncio.run(serve(runtime))
+    return asyncio.run(serve(runtime, settings))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@
 | `MARKETFLOW_LEASE_NAME` | `executor` | the lease blob's name (container `leases`) |
 | `MARKETFLOW_LEASE_DURATION_S` | `15` | Blob lease duration (15-60 s): the failover time when a holder dies |
 | `MARKETFLOW_LEASE_RETRY_S` | `2` | how often a standby tries to take the lease |
+| `MARKETFLOW_LOAD_BALANCING_S` | `2` | consumers' load balancing; a dead owner's partitions free up after 6x this |
+| `MARKETFLOW_CHECKPOINT_CONTAINER` | `checkpoints` | the consumers' checkpoint and ownership container |
 | `MARKETFLOW_STATE_DIR` | `.marketflow` | local state (the file lease, the SQLite intent store) |
 | `MARKETFLOW_START_POSITION` | `latest` | a partition with no checkpoint starts at `latest` or `earliest` |
 | `MARKETFLOW_CLOCK` | `wall` | signal age and staleness against now (`wall`) or each intent's time (`event`) |
@@ -22,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared import topology
 from shared.adapters.azure.settings import ConfigurationError
 
 VENUES = ("paper", "binance")
@@ -40,6 +43,8 @@ class ServiceSettings:
     lease_name: str = "executor"
     lease_duration_s: int = 15
     lease_retry_s: float = 2.0
+    load_balancing_s: float = 2.0
+    checkpoint_container: str = topology.CHECKPOINT_CONTAINER
     state_dir: Path = Path(".marketflow")
     log_level: str = "INFO"
     cash: float = 10_000.0
@@ -85,6 +90,8 @@ class ServiceSettings:
                    grace_s=number("MARKETFLOW_SHUTDOWN_GRACE_S", "25"), lease=lease, lease_duration_s=duration,
                    lease_name=get("MARKETFLOW_LEASE_NAME", "executor"),
                    lease_retry_s=number("MARKETFLOW_LEASE_RETRY_S", "2"),
+                   load_balancing_s=number("MARKETFLOW_LOAD_BALANCING_S", "2"),
+                   checkpoint_container=get("MARKETFLOW_CHECKPOINT_CONTAINER", topology.CHECKPOINT_CONTAINER),
                    state_dir=Path(get("MARKETFLOW_STATE_DIR", ".marketflow")), log_level=get("LOG_LEVEL", "INFO"),
                    cash=number("MARKETFLOW_ACCOUNT_CASH", "10000"),
                    commission=number("MARKETFLOW_PAPER_COMMISSION", "0.001"), start_position=start, clock=clock)

@@ -10,20 +10,16 @@ printed (-s) is the one the README quotes.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests import executor_process
+from tests.executor_process import free_port, wait_for
+
 SAS_KEY = "c2VjcmV0LXNhcy1rZXktZm9yLXRoZS1ldmVudC1odWJzLW5hbWVzcGFjZQ=="
 # Azurite's well-known account key: public, but a key all the same, and it must not be printed.
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -32,68 +28,23 @@ BINANCE_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj
 SECRETS = (SAS_KEY, ACCOUNT_KEY, BINANCE_KEY, BINANCE_SECRET)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def closed_port() -> int:
-    return free_port()  # nothing listens there once the probe socket is closed
-
-
-class Replica:
+class Replica(executor_process.Replica):
     def __init__(self, lease_name: str, eventhub_port: int, log: Path) -> None:
-        self.port = free_port()
         storage = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={ACCOUNT_KEY};"
                    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;")
-        env = {**os.environ, "PYTHONPATH": str(ROOT),
-               "EVENTHUB": f"Endpoint=sb://127.0.0.1:{eventhub_port};SharedAccessKeyName=RootManageSharedAccessKey;"
-                           f"SharedAccessKey={SAS_KEY};UseDevelopmentEmulator=true",
-               "CHECKPOINT_STORAGE": storage, "DEADLETTER_STORAGE": storage,
-               "BINANCE_API_KEY": BINANCE_KEY, "BINANCE_API_SECRET": BINANCE_SECRET,
-               "MARKETFLOW_HTTP_HOST": "127.0.0.1", "MARKETFLOW_HTTP_PORT": str(self.port),
-               "MARKETFLOW_LEASE_NAME": lease_name, "MARKETFLOW_LEASE_RETRY_S": "0.2",
-               "MARKETFLOW_SHUTDOWN_GRACE_S": "10", "LOG_LEVEL": "DEBUG"}
-        self.log = log
-        self._err = log.open("wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "aks_executor"], cwd=ROOT, env=env,
-                                     stdout=subprocess.DEVNULL, stderr=self._err)
-
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as resp:
-                return resp.status, resp.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-
-    def checks(self) -> dict[str, bool] | None:
-        try:
-            return json.loads(self.get("/readyz")[1])["checks"]
-        except (OSError, ValueError):
-            return None
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self._err.close()
-
-
-def wait_for(predicate, timeout: float, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("timed out")
+        super().__init__({
+            "EVENTHUB": f"Endpoint=sb://127.0.0.1:{eventhub_port};SharedAccessKeyName=RootManageSharedAccessKey;"
+                        f"SharedAccessKey={SAS_KEY};UseDevelopmentEmulator=true",
+            "CHECKPOINT_STORAGE": storage, "DEADLETTER_STORAGE": storage,
+            "BINANCE_API_KEY": BINANCE_KEY, "BINANCE_API_SECRET": BINANCE_SECRET,
+            "MARKETFLOW_LEASE_NAME": lease_name, "MARKETFLOW_LEASE_RETRY_S": "0.2",
+            "MARKETFLOW_SHUTDOWN_GRACE_S": "10", "LOG_LEVEL": "DEBUG"}, log)
 
 
 @pytest.mark.azurite
 def test_two_replicas_one_lease_sigterm_hands_over_and_no_secret_is_ever_printed(tmp_path: Path) -> None:
     lease = f"executor-{uuid.uuid4().hex[:12]}"
-    hub_port = closed_port()
+    hub_port = free_port()  # nothing listens there once the probe socket is closed
     a = Replica(lease, hub_port, tmp_path / "a.log")
     try:
         wait_for(lambda: (a.checks() or {}).get("lease_held"), 20.0)

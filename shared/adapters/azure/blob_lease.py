@@ -48,7 +48,7 @@ class BlobLease:
             client = ContainerClient.from_connection_string(conn.connection_string, container)
         else:
             assert conn.endpoint is not None
-            cred = credential if credential is not None else _aio_credential(conn.client_id)
+            cred = credential if credential is not None else aio_credential(conn.client_id)
             client = ContainerClient(conn.endpoint, container, credential=cred)
         return cls(client, name, duration_s=duration_s, holder=holder)
 
@@ -118,7 +118,7 @@ class BlobLease:
         await self._container.close()
 
 
-def _aio_credential(client_id: str | None) -> Any:
+def aio_credential(client_id: str | None) -> Any:
     from azure.identity.aio import DefaultAzureCredential
 
     if client_id:
