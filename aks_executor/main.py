@@ -26,6 +26,7 @@ from shared.adapters.azure import BlobDeadLetterSink, EventHubPublisher
 from shared.adapters.azure.keyvault import SecretResolver
 from shared.adapters.azure.settings import ConfigurationError, default_credential, resolve_connection
 from shared.adapters.lease import Lease, LeaseKeeper
+from shared.adapters.local.intent_store import SqliteIntentStore
 
 from . import logs
 from .app import ExecutorRuntime, Source
@@ -129,6 +130,7 @@ def build_runtime(settings: ServiceSettings, resolver: SecretResolver) -> Execut
     metrics = ExecutorMetrics()
     service = ExecutorService(publisher=publisher, dead_letters=BlobDeadLetterSink.from_settings(),
                               cash=settings.cash, commission=settings.commission, metrics=metrics,
+                              store=SqliteIntentStore(settings.state_dir),
                               clock=(lambda intent: intent.event_time) if settings.clock == "event" else None)
     lease = build_lease(settings)
     renew = settings.lease_duration_s / 3 if lease.duration_s else 5.0

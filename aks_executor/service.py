@@ -1,12 +1,16 @@
 """The executor's two consumers, as plain steps over the shared handlers.
 
-- `orders` (consumer group `executor`): each OrderIntent gets the last look and, if approved, is
-  stored and sent; the venue's immediate report, if it gives one, is published to `executions`
-  (the paper venue reports a market order once, when it fills).
+- `orders` (consumer group `executor`): each OrderIntent goes to the shared executor core (intent
+  store first, last look, stored as SUBMITTED, then sent; see `shared.execution.executor`); its
+  reports, if any, are published to `executions` (the paper venue reports a market order once,
+  when it fills).
 - `market-data` (consumer group `executor`): prices feed the risk engine's market state (price
   band, staleness) and, on the paper venue, fill the working orders at the next bar's open.
 
-Fills of its own orders update the executor's position book, the exact account layer 2 checks.
+The executor core books the fills of its own orders into the position book (the exact account
+layer 2 checks) and saves the book with the order's record in the intent store. The book is
+loaded from that store at start (`store`: SQLite under a state dir, or Table storage; without
+one, an in-memory store that does not survive the process).
 """
 
 from __future__ import annotations
@@ -20,7 +24,16 @@ from shared.adapters.deadletter import DeadLetterSink
 from shared.adapters.processing import BatchProcessor, StepResult
 from shared.adapters.publisher import Publisher
 from shared.events import ExecutionReport, Kline, OrderIntent
-from shared.execution import Executor, PaperBroker
+from shared.execution import (
+    Executor,
+    IntentStore,
+    MemoryIntentStore,
+    PaperVenue,
+    Reconciled,
+    restore_book,
+    run_sync,
+)
+from shared.execution.paper import balances_of
 from shared.market import Bar
 from shared.portfolio import PositionBook
 from shared.risk import RiskConfig, RiskEngine
@@ -32,6 +45,7 @@ if TYPE_CHECKING:
     from .metrics import ExecutorMetrics
 
 CONSUMER = "executor"
+TRADES_WINDOW = 1_000  # closed round trips the service's book keeps in memory
 
 
 class ExecutorService:
@@ -39,14 +53,19 @@ class ExecutorService:
 
     def __init__(self, *, publisher: Publisher, dead_letters: DeadLetterSink, cash: float,
                  commission: float = 0.001, risk_config: RiskConfig | None = None,
-                 clock: Callable[[OrderIntent], int] | None = None, metrics: ExecutorMetrics | None = None) -> None:
+                 clock: Callable[[OrderIntent], int] | None = None, metrics: ExecutorMetrics | None = None,
+                 store: IntentStore | None = None) -> None:
         # Wall-clock ms in production (signal age and staleness are about now); a replay or a test
         # passes an event-time clock so the decisions are deterministic.
         self._clock = clock or (lambda _intent: int(time.time() * 1000))
-        self.book = PositionBook(cash=cash)
+        self.store: IntentStore = store if store is not None else MemoryIntentStore()
+        self._cash, self._commission = cash, commission
+        # The book as last saved with its fills (a fresh one with `cash` before the first fill);
+        # the paper venue, which keeps nothing across restarts, starts from the same balances.
+        self.book = run_sync(restore_book(self.store, lambda: PositionBook(cash=cash, trades_window=TRADES_WINDOW)))
         self.engine = RiskEngine(risk_config or RiskConfig())
-        self.broker = PaperBroker(commission=commission)
-        self.executor = Executor(self.broker, self.engine, self.book.snapshot_account)
+        self.broker = PaperVenue(commission=commission, balances=balances_of(self.book))
+        self.executor = Executor(self.broker, self.engine, self.book, self.store)
         self.orders = BatchProcessor(
             hub=topology.ORDERS.name, consumer=CONSUMER, event_type=OrderIntent, step=self._on_intent,
             publish_to=topology.EXECUTIONS.name, publisher=publisher, dead_letters=dead_letters,
@@ -60,11 +79,12 @@ class ExecutorService:
     def _on_intent(self, intent: OrderIntent) -> StepResult:
         started = time.perf_counter()
         with correlation(intent.correlation_id, intent.event_id):
-            decision, report = self.executor.on_intent(intent, self._clock(intent))
-        if self.metrics is not None and report is not None:
+            # The paper venue and a local store never wait: the async core runs on this thread.
+            outcome = run_sync(self.executor.on_intent(intent, self._clock(intent)))
+        if self.metrics is not None and outcome.reports:
             self.metrics.order_latency.observe(time.perf_counter() - started)
-        observe = (decision,) if decision is not None else ()
-        return StepResult(publish=self._book((report,) if report is not None else ()), observe=observe)
+        observe = (outcome.decision,) if outcome.decision is not None else ()
+        return StepResult(publish=outcome.reports, observe=observe)
 
     def _on_kline(self, kline: Kline) -> StepResult:
         if not kline.is_closed:
@@ -74,17 +94,24 @@ class ExecutorService:
             return StepResult()  # redelivered: already priced and filled against
         self._last_open[kline.symbol] = kline.open_time
         bar = Bar.from_kline(kline)
-        reports = self.broker.on_bar(bar) if self.broker.pending else []
+        reports: list[ExecutionReport] = []
+        for update in self.broker.on_bar(bar) if self.broker.pending else ():
+            reports.extend(run_sync(self.executor.on_order_update(update, bar.open_time)))
         self.book.mark(bar.symbol, bar.close, bar.close_time)
         self.engine.on_market(bar.symbol, bar.close, bar.close_time)
-        return StepResult(publish=self._book(tuple(reports)))
+        return StepResult(publish=tuple(reports))
 
-    def _book(self, reports: tuple[ExecutionReport, ...]) -> tuple[ExecutionReport, ...]:
-        for report in reports:
-            self.executor.on_report(report)
-            if report.fills:  # whatever the status: a canceled order may have filled in part
-                self.book.apply(report)
-        return reports
+    def recover(self, now: int | None = None) -> Reconciled:
+        """Take over the account: reload the book from the store (another replica may have written
+        it since this one started), start the paper venue from it, and reconcile the store's open
+        orders and the balances with the venue. Call it once the lease is held, before consuming."""
+        now = int(time.time() * 1000) if now is None else now
+        book = run_sync(restore_book(self.store, lambda: PositionBook(cash=self._cash, trades_window=TRADES_WINDOW)))
+        self.book = self.executor.book = book
+        self.broker = self.executor.venue = PaperVenue(commission=self._commission, balances=balances_of(book))
+        self.executor.open.clear()
+        self.executor.in_flight.clear()
+        return run_sync(self.executor.reconcile(now))
 
     # -- readiness and state for the probes and /metrics ----------------------------------------
     def not_banned(self) -> bool:

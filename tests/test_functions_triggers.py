@@ -4,7 +4,7 @@
 `function_app.app`, fed real `azure.functions.EventHubEvent` batches of the bundled BTCUSDT 1m
 data, publish the same signals and order intents (ids and contents) as the in-process replay.
 The executor and positions stages, which are not Functions, are played by the same shared
-components replay wires (paper broker, executor core, position book).
+components replay wires (paper venue, executor core, position book).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from functions import runtime
 from shared import telemetry, topology
 from shared.adapters import InMemoryDeadLetterSink, InMemoryPublisher, PublishError
 from shared.data import read_klines
-from shared.events import Event, ExecutionReport, Kline, OrderIntent, OrderStatus, Signal, decode_as, encode
-from shared.execution import Executor, PaperBroker
+from shared.events import Event, Kline, OrderIntent, Signal, decode_as, encode
+from shared.execution import Executor, PaperVenue, run_sync
 from shared.market import Bar
 from shared.pipeline.replay import ReplayResult, run_replay
 from shared.pipeline.risk import RiskHandler
@@ -108,34 +108,29 @@ def run_risk_stage(h: Harness, bars: Sequence[Bar], signals: Sequence[Signal]) -
 
     Each signal goes to the risk function in its own batch (the account it is checked against
     moves between signals); each published intent, decoded from its wire form, is executed by
-    the paper broker at the next bar's open and booked, exactly like `Pipeline.on_bar`.
+    the paper venue at the next bar's open and booked, exactly like `Pipeline.on_bar`.
     """
-    broker = PaperBroker(commission=COMMISSION)
-    executor = Executor(broker, RiskEngine(RiskConfig()), h.book.snapshot_account)
+    venue = PaperVenue(commission=COMMISSION)
+    executor = Executor(venue, RiskEngine(RiskConfig()), h.book)  # books the fills into h.book
     by_bar = {s.bar_open_time: s for s in signals}
     risk = trigger("risk")
     sent = 0
-
-    def on_report(report: ExecutionReport) -> None:
-        executor.on_report(report)
-        if report.status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED):
-            h.book.apply(report)
+    executed = 0
 
     for bar in bars:
-        if broker.pending:
-            for report in broker.on_bar(bar):
-                on_report(report)
+        if venue.pending:
+            for update in venue.on_bar(bar):
+                run_sync(executor.on_order_update(update, bar.open_time))
         h.book.mark(bar.symbol, bar.close, bar.close_time)
         signal = by_bar.get(bar.open_time)
         if signal is None:
             continue
         risk(hub_events([signal], first_sequence=sent))
         sent += 1
-        for intent in h.publisher.events(topology.ORDERS.name)[len(executor.intents):]:
+        for intent in h.publisher.events(topology.ORDERS.name)[executed:]:
+            executed += 1
             wire = decode_as(encode(intent), OrderIntent)
-            _, placed = executor.on_intent(wire, bar.close_time)
-            if placed is not None:
-                on_report(placed)
+            run_sync(executor.on_intent(wire, bar.close_time))
     return [decode_as(encode(i), OrderIntent) for i in h.publisher.events(topology.ORDERS.name)]
 
 

@@ -456,9 +456,9 @@ def _add_replay_options(p: argparse.ArgumentParser, strategy_default: str | None
 def register(sub: Any) -> None:
     """Add this module's commands to the `marketflow` parser."""
 
-    run = sub.add_parser("run", help="the main job: bundled BTCUSDT 1m data, sma_cross, paper broker",
+    run = sub.add_parser("run", help="the main job: bundled BTCUSDT 1m data, sma_cross, paper venue",
                          description="Replay the bundled BTCUSDT 1m sample (2020-01-01..03) through the whole "
-                         "pipeline with sma_cross and the paper broker; print a summary and write a report.")
+                         "pipeline with sma_cross and the paper venue; print a summary and write a report.")
     _add_replay_options(run, "sma_cross")
     run.add_argument("--out", default="reports/run", help="report folder (default %(default)s)")
     run.set_defaults(func=cmd_run)

@@ -15,11 +15,13 @@ from pydantic import Field, TypeAdapter, ValidationError
 from .base import SCHEMA_VERSION, Event
 from .errors import MalformedEvent, UnknownEventType, UnknownSchemaVersion
 from .market import BookTicker, Kline, Trade
+from .reconciliation import ReconciliationDifference
 from .risk_events import TradingStateChanged
 from .trading import ExecutionReport, OrderIntent, RiskDecision, Signal
 
 AnyEvent = Annotated[
-    Kline | Trade | BookTicker | Signal | OrderIntent | RiskDecision | ExecutionReport | TradingStateChanged,
+    Kline | Trade | BookTicker | Signal | OrderIntent | RiskDecision | ExecutionReport | TradingStateChanged
+    | ReconciliationDifference,
     Field(discriminator="type"),
 ]
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -31,6 +33,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "risk_decision": RiskDecision,
     "execution_report": ExecutionReport,
     "trading_state_changed": TradingStateChanged,
+    "reconciliation_difference": ReconciliationDifference,
 }
 SUPPORTED_VERSIONS = frozenset({SCHEMA_VERSION})
 

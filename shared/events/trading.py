@@ -136,7 +136,7 @@ class OrderStatus(StrEnum):
 
 
 class ExecutionReport(Event):
-    """An order's state after an exchange (or the paper broker) acted on it."""
+    """An order's state after an exchange (or the paper venue) acted on it."""
 
     type: Literal["execution_report"] = "execution_report"
     intent_id: str = Field(min_length=8, max_length=64)

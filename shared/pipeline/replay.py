@@ -18,8 +18,9 @@ from typing import Any
 from shared import telemetry, topology
 from shared.aggregation import BarAggregator
 from shared.events import ExecutionReport, OrderIntent, RiskDecision, Signal, TradingStateChanged
-from shared.execution import Executor, PaperBroker
+from shared.execution import Executor, MemoryIntentStore, PaperVenue, run_sync
 from shared.execution.paper import FeeMode
+from shared.execution.venue import VenueOrder
 from shared.gc_pause import gc_paused
 from shared.market import Bar, Tick
 from shared.portfolio import ClosedTrade, Position, PositionBook
@@ -86,8 +87,10 @@ class Pipeline:
                                           store=state_store)
         self._on_market = engine.on_market
         self.risk = RiskHandler(engine, self.book.snapshot_account)
-        self.broker = PaperBroker(commission=commission, fee_mode=fee_mode)
-        self.executor = Executor(self.broker, engine, self.book.snapshot_account)
+        self.venue = PaperVenue(commission=commission, fee_mode=fee_mode)
+        # The executor is the book's single writer: it books the fills of its own orders.
+        self.executor = Executor(self.venue, engine, self.book, MemoryIntentStore())
+        self._on_update = self.executor.on_order_update
         self.interval = interval
         self.bars: list[Bar] = []           # accepted bars (built from trades in trade mode)
         self.equity: list[float] = []
@@ -118,7 +121,7 @@ class Pipeline:
         (on_bar, then `_close`); the close step is `_close`, written out.
         """
         last_of = self._last
-        broker = self.broker
+        venue = self.venue
         record_bar = self._record_bar
         record_equity = self._record_equity
         mark = self._mark
@@ -130,9 +133,9 @@ class Pipeline:
                 self.ignored += 1
                 continue
             last_of[symbol] = bar.open_time
-            if broker.pending:
-                for report in broker.on_bar(bar):
-                    self._on_report(report)
+            if venue.pending:
+                for update in venue.on_bar(bar):
+                    self._on_venue(update, bar.open_time)
             record_bar(bar)
             close, t = bar.close, bar.close_time
             record_equity(mark(symbol, close, t))
@@ -156,9 +159,9 @@ class Pipeline:
         bar = agg.on_trade(tick.price, tick.qty, tick.time)
         if bar is not None:
             self._close(bar)
-        if self.broker.pending:
-            for report in self.broker.on_price(symbol, tick.price, tick.time):
-                self._on_report(report)
+        if self.venue.pending:
+            for update in self.venue.on_price(symbol, tick.price, tick.time):
+                self._on_venue(update, tick.time)
 
     def on_trades(self, ticks: Iterable[Tick]) -> None:
         for tick in ticks:
@@ -185,17 +188,17 @@ class Pipeline:
         if intent is None:
             return
         self.intents.append(intent)
-        decision2, report = self.executor.on_intent(intent, now)
-        if decision2 is not None:
-            self.decisions.append(decision2)
-        if report is not None:
-            self._on_report(report)
+        # The executor's async core, driven on this thread: the paper venue and the in-memory
+        # store never wait (see `run_sync`).
+        outcome = run_sync(self.executor.on_intent(intent, now))
+        if outcome.decision is not None:
+            self.decisions.append(outcome.decision)
+        if outcome.reports:
+            self.reports.extend(outcome.reports)
 
-    def _on_report(self, report: ExecutionReport) -> None:
-        self.reports.append(report)
-        self.executor.on_report(report)
-        if report.fills:  # whatever the status: a canceled order may have filled in part
-            self.book.apply(report)
+    def _on_venue(self, update: VenueOrder, now: int) -> None:
+        """A paper fill: the executor books it and reports it."""
+        self.reports.extend(run_sync(self._on_update(update, now)))
 
     def run(self, step: Callable[[Sequence[Any]], None], items: Sequence[Any],
             progress: Callable[[int], None] | None, progress_every: int,

@@ -5,7 +5,11 @@ charged them in: Binance takes a buy's fee from the bought (base) asset unless B
 held quantity is the filled quantity minus that fee, and a later full sell sells what is held.
 A fee paid in a third asset (BNB) comes out of that asset's balance (`deposit` it first); with a
 price for it (`mark_asset`) the fee is valued into cost, PnL and equity.
-A fill is identified by (client order id, trade id); applying it twice changes nothing.
+A fill is identified by (client order id, trade id); applying it twice changes nothing. The ids
+seen are a bounded window (`SEEN_FILLS_WINDOW`, the most recent kept): the executor's intent store
+is the durable record of which fills a book holds, so the window only has to cover fills that
+can still arrive twice (those of open orders). `trades_window` bounds the closed round trips kept
+in memory likewise (None, the replay's default, keeps all).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any, NamedTuple
 from shared.events import ExecutionReport, Side
 
 DAY_MS = 86_400_000
+SEEN_FILLS_WINDOW = 10_000  # fill ids kept for deduplication: between this and twice this many
 
 
 @dataclass(slots=True)
@@ -110,13 +115,15 @@ class _State:
 class PositionBook:
     """Balances and positions of one spot account, in one quote asset."""
 
-    def __init__(self, cash: float, quote_asset: str = "USDT", dust: float = 1e-12) -> None:
+    def __init__(self, cash: float, quote_asset: str = "USDT", dust: float = 1e-12,
+                 trades_window: int | None = None) -> None:
         if cash < 0:
             raise ValueError("cash must be >= 0")
         self._s = _State(quote_asset=quote_asset, cash=cash, peak_equity=cash, day_start_equity=cash)
         self._snap: AccountSnapshot | None = None  # the last snapshot_account(), until the book changes
         self._seen: set[str] = set()
         self.dust = dust
+        self.trades_window = trades_window
         self.closed_trades: list[ClosedTrade] = []
 
     # -- reads -------------------------------------------------------------------------------
@@ -248,7 +255,11 @@ class PositionBook:
             if key in self._seen:
                 continue
             self._seen.add(key)
-            self._s.seen_fills.append(key)
+            seen = self._s.seen_fills
+            seen.append(key)
+            if len(seen) > 2 * SEEN_FILLS_WINDOW:  # trimmed in chunks: amortized O(1) per fill
+                del seen[:SEEN_FILLS_WINDOW]
+                self._seen = set(seen)
             trade = self._apply_fill(report, fill.price, fill.quantity, fill.commission,
                                      fill.commission_asset)
             if trade is not None:
@@ -319,14 +330,59 @@ class PositionBook:
                             return_pct=pos.realized / pos.entry_notional, commission=pos.fees_quote)
         s.consecutive_losses = s.consecutive_losses + 1 if trade.pnl < 0 else 0
         self.closed_trades.append(trade)
+        window = self.trades_window
+        if window is not None and len(self.closed_trades) > 2 * window:
+            del self.closed_trades[:-window]
         return trade
 
+    def set_balance(self, asset: str, amount: float, *, symbol: str | None = None, price: float = 0.0) -> None:
+        """Make a balance what the venue says it is (reconciliation: the venue is the truth).
+
+        The quote asset sets the cash; the base asset of a held position sets its quantity (its
+        cost scaled with it); a base asset not held opens a position in `symbol` at `price` when
+        both are given; anything else is a plain balance (such as BNB for fees).
+        """
+        self._snap = None
+        s = self._s
+        if asset == s.quote_asset:
+            s.cash = amount
+            return
+        for pos in s.positions.values():
+            if pos.base_asset == asset:
+                if amount <= self.dust:
+                    del s.positions[pos.symbol]
+                else:
+                    pos.cost = pos.cost * (amount / pos.qty) if pos.qty > 0 else amount * price
+                    pos.qty = amount
+                return
+        if symbol is not None and amount > self.dust:
+            base, quote = symbol[: -len(s.quote_asset)], s.quote_asset
+            if symbol.endswith(quote) and base == asset:
+                s.positions[symbol] = Position(symbol, base, quote, qty=amount, cost=amount * price, mark=price,
+                                               entry_time=s.time, entry_qty=amount, entry_notional=amount * price)
+                return
+        if amount == 0.0:
+            s.balances.pop(asset, None)
+        else:
+            s.balances[asset] = amount
+
     # -- persistence -------------------------------------------------------------------------
-    def snapshot(self) -> dict[str, Any]:
-        """All state as a JSON-safe dict; `restore` of it gives an identical book."""
-        data = asdict(self._s)
-        data["closed_trades"] = [t._asdict() for t in self.closed_trades]
+    def snapshot(self, *, seen: bool = True, trades: int | None = None) -> dict[str, Any]:
+        """All state as a JSON-safe dict; `restore` of it gives an identical book. Without `seen`
+        the seen-fill window is left out, and `trades` keeps only the latest closed round trips
+        (a store saving the book on every fill keeps what it writes small)."""
+        s = self._s
+        window = s.seen_fills
+        if not seen:
+            s.seen_fills = []
+        try:
+            data = asdict(s)
+        finally:
+            s.seen_fills = window
+        kept = self.closed_trades if trades is None else self.closed_trades[len(self.closed_trades) - trades:]
+        data["closed_trades"] = [t._asdict() for t in kept]
         data["dust"] = self.dust
+        data["trades_window"] = self.trades_window
         return copy.deepcopy(data)
 
     @classmethod
@@ -334,6 +390,7 @@ class PositionBook:
         data = copy.deepcopy(snap)
         book = cls.__new__(cls)
         book.dust = data.pop("dust")
+        book.trades_window = data.pop("trades_window", None)
         book.closed_trades = [ClosedTrade(**t) for t in data.pop("closed_trades")]
         data["positions"] = {k: Position(**v) for k, v in data["positions"].items()}
         book._s = _State(**data)

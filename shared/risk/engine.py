@@ -123,7 +123,8 @@ class RiskEngine:
 
     @property
     def state_events(self) -> list[TradingStateChanged]:
-        return self.states.events
+        """The latest trading-state changes (at most `states.STATE_EVENTS_WINDOW`)."""
+        return list(self.states.events)
 
     def kill(self, who: str, why: str, now: int) -> TradingStateChanged | None:
         """The kill switch: HALTED by hand until an operator sets another state."""

@@ -23,6 +23,7 @@ import fcntl
 import json
 import os
 import tempfile
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -47,6 +48,7 @@ class TradingState(StrEnum):
 _SEVERITY = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
 # How long a fired trigger key is remembered (so the record stays small over years of trading).
 FIRED_MEMORY_MS = 30 * 86_400_000
+STATE_EVENTS_WINDOW = 1_000  # trading-state changes kept in memory (the latest)
 
 
 @dataclass(slots=True)
@@ -206,7 +208,8 @@ class TradingStateMachine:
         self.store: StateStore = store if store is not None else InMemoryStateStore()
         self.listener = listener
         self.refresh_ms = refresh_ms
-        self.events: list[TradingStateChanged] = []
+        # The latest changes, for a replay's result and tests; the store and the listener get all.
+        self.events: deque[TradingStateChanged] = deque(maxlen=STATE_EVENTS_WINDOW)
         self.floor = TradingState.ACTIVE
         self.record = StateRecord()
         self._stored_version = 0

@@ -1,0 +1,140 @@
+"""The intent store in a SQLite database (WAL) under a state directory: the executor's on one node.
+
+One file, `intents.sqlite3`, two tables: `orders` (one row per intent: its record as JSON, its
+state, a version) and `book` (one row: the position book as JSON, a version). A record and the
+book it changed are written in one transaction, so a crash leaves both or neither; each write
+checks the version it read (compare-and-set), so a second writer fails loudly (StaleRecord)
+instead of overwriting. `synchronous=FULL` by default: a commit is on disk before the order is
+sent (WAL makes that one fsync of the log); `NORMAL` survives a process crash but not a power cut.
+
+Records stay in the file after they are final (the idempotency key must outlive the order), so
+the file grows with the orders placed, on disk, not in memory: memory holds SQLite's page cache
+(`cache_kib`, 2 MiB by default) and nothing per record.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any, Literal
+
+from shared.execution.orders import FINAL
+from shared.execution.records import OrderRecord
+from shared.execution.store import StaleRecord, book_state
+from shared.portfolio import PositionBook
+
+FILENAME = "intents.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    intent_id TEXT PRIMARY KEY,
+    client_order_id TEXT NOT NULL UNIQUE,
+    symbol TEXT NOT NULL,
+    state TEXT NOT NULL,
+    open INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    body TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS orders_open ON orders (open) WHERE open = 1;
+CREATE TABLE IF NOT EXISTS book (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+"""
+
+
+class SqliteIntentStore:
+    """`IntentStore` on SQLite. The async calls run the (brief, local) statements directly."""
+
+    def __init__(self, state_dir: str | Path, *, synchronous: Literal["FULL", "NORMAL"] = "FULL",
+                 cache_kib: int = 2048) -> None:
+        directory = Path(state_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / FILENAME
+        # Autocommit mode: every write below opens its own BEGIN IMMEDIATE transaction.
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT version FROM book WHERE id = 1").fetchone()
+        self._book_version = int(row[0]) if row else 0
+
+    async def get(self, intent_id: str) -> OrderRecord | None:
+        row = self._db.execute("SELECT body, version FROM orders WHERE intent_id = ?", (intent_id,)).fetchone()
+        return OrderRecord.from_json(row[0], etag=str(row[1])) if row else None
+
+    async def create(self, record: OrderRecord) -> bool:
+        cur = self._db.execute(
+            "INSERT INTO orders (intent_id, client_order_id, symbol, state, open, version, body) "
+            "VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT DO NOTHING",
+            (record.intent_id, record.client_order_id, record.symbol, record.state.value,
+             int(record.state not in FINAL), record.to_json()))
+        if cur.rowcount != 1:
+            return False
+        record.etag = "1"
+        return True
+
+    async def save(self, record: OrderRecord, book: PositionBook | None = None) -> None:
+        version = int(record.etag or 0)
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = db.execute(
+                "UPDATE orders SET state = ?, open = ?, version = ?, body = ? WHERE intent_id = ? AND version = ?",
+                (record.state.value, int(record.state not in FINAL), version + 1, record.to_json(),
+                 record.intent_id, version))
+            if cur.rowcount != 1:
+                raise StaleRecord(f"intent {record.intent_id} changed since it was read (version {version})")
+            if book is not None:
+                self._write_book(book)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        record.etag = str(version + 1)
+        if book is not None:
+            self._book_version += 1
+
+    async def save_book(self, book: PositionBook) -> None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            self._write_book(book)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._book_version += 1
+
+    def _write_book(self, book: PositionBook) -> None:
+        body = json.dumps(book_state(book), separators=(",", ":"))
+        v = self._book_version
+        if v == 0:
+            cur = self._db.execute("INSERT INTO book (id, version, body) VALUES (1, 1, ?) ON CONFLICT DO NOTHING",
+                                   (body,))
+        else:
+            cur = self._db.execute("UPDATE book SET version = ?, body = ? WHERE id = 1 AND version = ?",
+                                   (v + 1, body, v))
+        if cur.rowcount != 1:
+            raise StaleRecord(f"the book changed since version {v} was read")
+
+    async def open_records(self) -> list[OrderRecord]:
+        rows = self._db.execute("SELECT body, version FROM orders WHERE open = 1").fetchall()
+        return [OrderRecord.from_json(body, etag=str(v)) for body, v in rows]
+
+    async def load_book(self) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT body, version FROM book WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        self._book_version = int(row[1])
+        data: dict[str, Any] = json.loads(row[0])
+        return data
+
+    async def close(self) -> None:
+        self._db.close()
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM orders").fetchone()[0])
