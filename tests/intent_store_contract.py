@@ -30,9 +30,23 @@ def record(t: int = 1) -> OrderRecord:
     return rec
 
 
-async def check_contract(open_store: Callable[[], Any]) -> None:
-    """`open_store()` opens the same store anew (a restart)."""
-    store: IntentStore = open_store()
+async def check_contract(make_store: Callable[[], Any]) -> None:
+    """`make_store()` opens the same store anew (a restart)."""
+    opened: list[IntentStore] = []
+
+    def open_store() -> IntentStore:
+        opened.append(make_store())
+        return opened[-1]
+
+    try:
+        await _contract(open_store)
+    finally:
+        for s in opened:
+            await s.close()
+
+
+async def _contract(open_store: Callable[[], IntentStore]) -> None:
+    store = open_store()
     rec = record()
     assert await store.get(rec.intent_id) is None
     assert await store.create(rec) is True
@@ -71,5 +85,3 @@ async def check_contract(open_store: Callable[[], Any]) -> None:
     restored.set_balance("USDT", 42.0)
     await again.save_book(restored)
     assert (await open_store().load_book())["cash"] == 42.0  # type: ignore[index]
-    await store.close()
-    await again.close()
