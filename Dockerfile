@@ -22,10 +22,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PYTHONPATH=/app \
     PATH=/opt/venv/bin:$PATH \
-    MARKETFLOW_HTTP_PORT=8000
+    MARKETFLOW_HTTP_PORT=8000 \
+    MARKETFLOW_STATE_DIR=/var/lib/marketflow
 # Never root: the executor holds exchange credentials (from Key Vault via the workload identity).
+# Its state (the SQLite intent store, the file lease) lives in /var/lib/marketflow, the one path
+# it writes: mount a persistent volume there.
 RUN groupadd --system --gid 10001 marketflow \
-    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin marketflow
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin marketflow \
+    && install -d -o 10001 -g 10001 -m 0750 /var/lib/marketflow
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 # .dockerignore keeps shared/samples' data, caches and tests out of the context.

@@ -56,9 +56,10 @@ def to_delivery(event: Any, partition_id: str) -> Delivery:
 
 def is_displacement(error: BaseException) -> bool:
     """Did the service close our receiver because one with a higher owner level opened?
-    (AMQP `amqp:link:stolen`; the SDK surfaces it as an EventHubError naming the condition.)"""
-    text = f"{type(error).__name__}: {error}".lower()
-    return "link:stolen" in text or "link stolen" in text or "epoch" in text or "owner level" in text
+    (AMQP `amqp:link:stolen`: the SDK raises a ConnectionLostError naming the condition and Event
+    Hubs' "new receiver with higher epoch ... is created" text.)"""
+    text = str(error).lower()
+    return "amqp:link:stolen" in text or "higher epoch" in text
 
 
 class ExecutorRuntime:
@@ -67,6 +68,7 @@ class ExecutorRuntime:
                  http: HttpServer | None = None, grace_s: float = 25.0,
                  on_batch_done: Callable[[str, BatchOutcome], None] | None = None,
                  on_close: Callable[[], Awaitable[None]] | None = None,
+                 on_acquired: Callable[[], Awaitable[Any]] | None = None,
                  max_batch_size: int = 100, max_wait_time: float = 1.0,
                  starting_position: str = "@latest") -> None:
         self.sources = list(sources)
@@ -78,6 +80,7 @@ class ExecutorRuntime:
         self._consumers = consumers
         self._on_batch_done = on_batch_done
         self._on_close = on_close
+        self._on_acquired = on_acquired
         self._max_batch_size = max_batch_size
         self._max_wait_time = max_wait_time
         self._lock = asyncio.Lock()
@@ -179,6 +182,15 @@ class ExecutorRuntime:
             assert epoch is not None
             self.metrics.lease_held.set(1)
             self.metrics.lease_epoch.set(epoch)
+            if self._on_acquired is not None:
+                # Take over the account (book from the store, reconcile with the venue) before
+                # consuming anything; a failure here gives the lease back.
+                try:
+                    await self._on_acquired()
+                except Exception as exc:
+                    log.error("taking over the account failed: %s: %s", type(exc).__name__, exc)
+                    self._request_stop("taking over the account failed")
+                    return await self._shutdown(tasks, 1)
             keep = asyncio.create_task(self.keeper.keep(self.stop), name="lease-keeper")
             lost = asyncio.create_task(self.keeper.lost.wait(), name="lease-lost")
             stopped = asyncio.create_task(self.stop.wait(), name="stop")

@@ -26,7 +26,6 @@ from shared.adapters.azure import BlobDeadLetterSink, EventHubPublisher
 from shared.adapters.azure.keyvault import SecretResolver
 from shared.adapters.azure.settings import ConfigurationError, default_credential, resolve_connection
 from shared.adapters.lease import Lease, LeaseKeeper
-from shared.adapters.local.intent_store import SqliteIntentStore
 
 from . import logs
 from .app import ExecutorRuntime, Source
@@ -122,22 +121,77 @@ def build_lease(settings: ServiceSettings) -> Lease:
     return BlobLease.from_settings(name=settings.lease_name, duration_s=settings.lease_duration_s, holder=holder)
 
 
+def build_store(settings: ServiceSettings) -> Any:
+    """The durable intent store: SQLite (WAL) under the state directory, or memory (tests only)."""
+    if settings.intent_store == "memory":
+        from shared.execution import MemoryIntentStore
+
+        return MemoryIntentStore()
+    from shared.adapters.local.intent_store import SqliteIntentStore
+
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteIntentStore(settings.state_dir)
+
+
+def bridge(loop: asyncio.AbstractEventLoop) -> Any:
+    """Run a coroutine on `loop` from a batch's worker thread and wait for its result."""
+
+    def run(coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    return run
+
+
+async def connect_binance(service: ExecutorService, resolver: SecretResolver, metrics: ExecutorMetrics) -> Any:
+    """Connect the Binance venue (clock sync, exchangeInfo), hand its filters to the risk engine
+    (and every refresh after), and make the service trade on it."""
+    from shared.adapters.binance.venue import BinanceVenue, risk_hook
+
+    from .metrics import venue_hooks
+    from .secrets import binance_credentials
+
+    hooks = venue_hooks(metrics)
+    to_risk = risk_hook(service.engine)
+
+    def on_error(err: Any) -> None:
+        hooks["on_error"](err)
+        to_risk(err)
+
+    venue = await BinanceVenue.connect(credentials=binance_credentials(resolver, os.environ), on_error=on_error,
+                                       on_exchange=hooks["on_exchange"])
+    service.engine.set_filters(await venue.exchange_info.filters())
+    venue.on_filters = service.engine.set_filters  # the venue re-reads them when stale or after -1013
+    service.use_venue(venue, bridge(asyncio.get_running_loop()))
+    log.info("binance venue connected", extra={"base_url": venue.rest.base_url, "offset_ms": venue.rest.offset_ms})
+    return venue
+
+
 def build_runtime(settings: ServiceSettings, resolver: SecretResolver) -> ExecutorRuntime:
-    if settings.venue != "paper":
-        raise ConfigurationError(f"MARKETFLOW_VENUE={settings.venue}: only the paper venue is wired in this "
-                                 "build")
     publisher = EventHubPublisher.from_settings()
     metrics = ExecutorMetrics()
+    store = build_store(settings)
     service = ExecutorService(publisher=publisher, dead_letters=BlobDeadLetterSink.from_settings(),
-                              cash=settings.cash, commission=settings.commission, metrics=metrics,
-                              store=SqliteIntentStore(settings.state_dir),
+                              cash=settings.cash, commission=settings.commission, metrics=metrics, store=store,
                               clock=(lambda intent: intent.event_time) if settings.clock == "event" else None)
+    if settings.venue == "binance":
+        binance_credentials_check(resolver)
     lease = build_lease(settings)
     renew = settings.lease_duration_s / 3 if lease.duration_s else 5.0
     keeper = LeaseKeeper(lease, renew_every_s=renew, retry_every_s=settings.lease_retry_s)
+    venue: list[Any] = []
+
+    async def take_over() -> None:
+        if settings.venue == "binance" and not venue:
+            venue.append(await connect_binance(service, resolver, metrics))
+        result = await service.recover()
+        log.info("account taken over: %d reports, %d differences resolved toward the venue",
+                 len(result.reports), len(result.differences))
 
     async def close() -> None:
         publisher.close()
+        for v in venue:
+            await v.close()
+        await store.close()
         closer = getattr(lease, "close", None)
         if closer is not None:
             await closer()
@@ -146,12 +200,19 @@ def build_runtime(settings: ServiceSettings, resolver: SecretResolver) -> Execut
         sources=[Source(topology.ORDERS.name, service.orders), Source(topology.MARKET_DATA.name, service.market)],
         keeper=keeper, consumers=functools.partial(consumer, load_balancing_s=settings.load_balancing_s,
                                                       container=settings.checkpoint_container),
-        metrics=metrics, grace_s=settings.grace_s, on_close=close,
+        metrics=metrics, grace_s=settings.grace_s, on_close=close, on_acquired=take_over,
         readiness_extra={"not_banned": service.not_banned, "time_synced": service.time_synced},
         on_batch_done=lambda _hub, _outcome: service.export_state(), starting_position=settings.starting_position)
     runtime.http = HttpServer(build_app(metrics, runtime.readiness, on_scrape=service.export_state),
                               settings.http_host, settings.http_port)
     return runtime
+
+
+def binance_credentials_check(resolver: SecretResolver) -> None:
+    """Fail at start (exit 2, one line) when the keys are missing, not when the lease is won."""
+    from .secrets import binance_credentials
+
+    binance_credentials(resolver, os.environ)
 
 
 async def serve(runtime: ExecutorRuntime, settings: ServiceSettings) -> int:

@@ -16,8 +16,8 @@ one, an in-memory store that does not survive the process).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared import topology
 from shared.adapters.deadletter import DeadLetterSink
@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 
 CONSUMER = "executor"
 TRADES_WINDOW = 1_000  # closed round trips the service's book keeps in memory
+T = TypeVar("T")
+# Runs one executor call to its end from a batch's worker thread: `run_sync` for the paper venue
+# (it never waits), or a hop onto the event loop that owns a network venue's session.
+Runner = Callable[[Coroutine[Any, Any, T]], T]
 
 
 class ExecutorService:
@@ -54,7 +58,7 @@ class ExecutorService:
     def __init__(self, *, publisher: Publisher, dead_letters: DeadLetterSink, cash: float,
                  commission: float = 0.001, risk_config: RiskConfig | None = None,
                  clock: Callable[[OrderIntent], int] | None = None, metrics: ExecutorMetrics | None = None,
-                 store: IntentStore | None = None) -> None:
+                 store: IntentStore | None = None, venue: Any | None = None, run: Runner[Any] = run_sync) -> None:
         # Wall-clock ms in production (signal age and staleness are about now); a replay or a test
         # passes an event-time clock so the decisions are deterministic.
         self._clock = clock or (lambda _intent: int(time.time() * 1000))
@@ -64,7 +68,12 @@ class ExecutorService:
         # the paper venue, which keeps nothing across restarts, starts from the same balances.
         self.book = run_sync(restore_book(self.store, lambda: PositionBook(cash=cash, trades_window=TRADES_WINDOW)))
         self.engine = RiskEngine(risk_config or RiskConfig())
-        self.broker = PaperVenue(commission=commission, balances=balances_of(self.book))
+        # The paper venue by default; a network venue (Binance) is handed in, its calls `run` on
+        # the loop that owns its session.
+        self.paper = venue is None
+        self.broker: Any = venue if venue is not None else PaperVenue(commission=commission,
+                                                                      balances=balances_of(self.book))
+        self._run: Runner[Any] = run
         self.executor = Executor(self.broker, self.engine, self.book, self.store)
         self.orders = BatchProcessor(
             hub=topology.ORDERS.name, consumer=CONSUMER, event_type=OrderIntent, step=self._on_intent,
@@ -80,7 +89,7 @@ class ExecutorService:
         started = time.perf_counter()
         with correlation(intent.correlation_id, intent.event_id):
             # The paper venue and a local store never wait: the async core runs on this thread.
-            outcome = run_sync(self.executor.on_intent(intent, self._clock(intent)))
+            outcome = self._run(self.executor.on_intent(intent, self._clock(intent)))
         if self.metrics is not None and outcome.reports:
             self.metrics.order_latency.observe(time.perf_counter() - started)
         observe = (outcome.decision,) if outcome.decision is not None else ()
@@ -95,34 +104,47 @@ class ExecutorService:
         self._last_open[kline.symbol] = kline.open_time
         bar = Bar.from_kline(kline)
         reports: list[ExecutionReport] = []
-        for update in self.broker.on_bar(bar) if self.broker.pending else ():
-            reports.extend(run_sync(self.executor.on_order_update(update, bar.open_time)))
+        if self.paper and self.broker.pending:
+            for update in self.broker.on_bar(bar):
+                reports.extend(self._run(self.executor.on_order_update(update, bar.open_time)))
         self.book.mark(bar.symbol, bar.close, bar.close_time)
         self.engine.on_market(bar.symbol, bar.close, bar.close_time)
         return StepResult(publish=tuple(reports))
 
-    def recover(self, now: int | None = None) -> Reconciled:
+    async def recover(self, now: int | None = None) -> Reconciled:
         """Take over the account: reload the book from the store (another replica may have written
         it since this one started), start the paper venue from it, and reconcile the store's open
-        orders and the balances with the venue. Call it once the lease is held, before consuming."""
+        orders and the balances with the venue. The runtime awaits it once the lease is held,
+        before consuming (on the loop that owns a network venue's session)."""
         now = int(time.time() * 1000) if now is None else now
-        book = run_sync(restore_book(self.store, lambda: PositionBook(cash=self._cash, trades_window=TRADES_WINDOW)))
+        book = await restore_book(self.store, lambda: PositionBook(cash=self._cash, trades_window=TRADES_WINDOW))
         self.book = self.executor.book = book
-        self.broker = self.executor.venue = PaperVenue(commission=self._commission, balances=balances_of(book))
+        if self.paper:
+            self.broker = self.executor.venue = PaperVenue(commission=self._commission, balances=balances_of(book))
         self.executor.open.clear()
         self.executor.in_flight.clear()
-        return run_sync(self.executor.reconcile(now))
+        return await self.executor.reconcile(now)
+
+    def use_venue(self, venue: Any, run: Runner[Any]) -> None:
+        """Trade on a network venue from now on (connected once the lease is held), its calls
+        `run` on the loop that owns its session."""
+        self.paper = False
+        self.broker = self.executor.venue = venue
+        self._run = run
 
     # -- readiness and state for the probes and /metrics ----------------------------------------
     def not_banned(self) -> bool:
-        """No exchange ban (HTTP 418/429, -1003) holds trading HALTED right now."""
+        """No exchange ban (HTTP 418/429, -1003) holds trading HALTED right now, and the venue
+        itself is not inside a ban it was told of."""
+        if getattr(self.broker, "banned", False):
+            return False
         now = int(time.time() * 1000)
         return not any(lk.source == Reason.EXCHANGE_BAN and (lk.until is None or lk.until > now)
                        for lk in self.engine.states.record.locks)
 
     def time_synced(self) -> bool:
-        """The paper venue keeps no clock of its own: always in sync."""
-        return True
+        """The venue's clock offset has been synced (the paper venue keeps no clock: always)."""
+        return bool(getattr(self.broker, "time_synced", True))
 
     def export_state(self) -> None:
         if self.metrics is not None:

@@ -11,6 +11,7 @@
 | `MARKETFLOW_LEASE_RETRY_S` | `2` | how often a standby tries to take the lease |
 | `MARKETFLOW_LOAD_BALANCING_S` | `2` | consumers' load balancing; a dead owner's partitions free up after 6x this |
 | `MARKETFLOW_CHECKPOINT_CONTAINER` | `checkpoints` | the consumers' checkpoint and ownership container |
+| `MARKETFLOW_INTENT_STORE` | `sqlite` | `sqlite` (WAL, in the state dir: a persistent volume) or `memory` |
 | `MARKETFLOW_STATE_DIR` | `.marketflow` | local state (the file lease, the SQLite intent store) |
 | `MARKETFLOW_START_POSITION` | `latest` | a partition with no checkpoint starts at `latest` or `earliest` |
 | `MARKETFLOW_CLOCK` | `wall` | signal age and staleness against now (`wall`) or each intent's time (`event`) |
@@ -31,6 +32,7 @@ VENUES = ("paper", "binance")
 LEASES = ("blob", "file")
 CLOCKS = ("wall", "event")
 START_POSITIONS = {"latest": "@latest", "earliest": "-1"}  # the SDK's starting_position values
+STORES = ("sqlite", "memory")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class ServiceSettings:
     load_balancing_s: float = 2.0
     checkpoint_container: str = topology.CHECKPOINT_CONTAINER
     state_dir: Path = Path(".marketflow")
+    intent_store: str = "sqlite"
     log_level: str = "INFO"
     cash: float = 10_000.0
     commission: float = 0.001
@@ -82,6 +85,9 @@ class ServiceSettings:
         clock = get("MARKETFLOW_CLOCK", "wall").lower()
         if clock not in CLOCKS:
             raise ConfigurationError(f"MARKETFLOW_CLOCK must be wall or event, got {clock!r}")
+        store = get("MARKETFLOW_INTENT_STORE", "sqlite").lower()
+        if store not in STORES:
+            raise ConfigurationError(f"MARKETFLOW_INTENT_STORE must be one of {', '.join(STORES)}, got {store!r}")
         duration = int(number("MARKETFLOW_LEASE_DURATION_S", "15"))
         if not 15 <= duration <= 60:
             raise ConfigurationError("MARKETFLOW_LEASE_DURATION_S must be 15 to 60 (a Blob lease's range)")
@@ -92,6 +98,7 @@ class ServiceSettings:
                    lease_retry_s=number("MARKETFLOW_LEASE_RETRY_S", "2"),
                    load_balancing_s=number("MARKETFLOW_LOAD_BALANCING_S", "2"),
                    checkpoint_container=get("MARKETFLOW_CHECKPOINT_CONTAINER", topology.CHECKPOINT_CONTAINER),
-                   state_dir=Path(get("MARKETFLOW_STATE_DIR", ".marketflow")), log_level=get("LOG_LEVEL", "INFO"),
+                   state_dir=Path(get("MARKETFLOW_STATE_DIR", ".marketflow")), intent_store=store,
+                   log_level=get("LOG_LEVEL", "INFO"),
                    cash=number("MARKETFLOW_ACCOUNT_CASH", "10000"),
                    commission=number("MARKETFLOW_PAPER_COMMISSION", "0.001"), start_position=start, clock=clock)

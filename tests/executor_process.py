@@ -30,8 +30,9 @@ class Replica:
         self.port = free_port()
         self.log = log
         self._err = log.open("wb")
+        # Replicas of one test share one account, so one intent store (SQLite) beside their logs.
         full = {**os.environ, "PYTHONPATH": str(ROOT), "MARKETFLOW_HTTP_HOST": "127.0.0.1",
-                "MARKETFLOW_HTTP_PORT": str(self.port), **env}
+                "MARKETFLOW_HTTP_PORT": str(self.port), "MARKETFLOW_STATE_DIR": str(log.parent / "state"), **env}
         self.proc = subprocess.Popen([sys.executable, "-m", "aks_executor"], cwd=ROOT, env=full,
                                      stdout=subprocess.DEVNULL, stderr=self._err)
 

@@ -87,10 +87,10 @@ def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return ENV
 
 
-def test_the_built_executor_shows_no_secret_in_any_repr_metric_or_probe(env: dict[str, str]) -> None:
+def test_the_built_executor_shows_no_secret_in_any_repr_metric_or_probe(env: dict[str, str], tmp_path) -> None:
     resolver = SecretResolver(env)
     register_connection_secrets(resolver, env)
-    runtime = build_runtime(ServiceSettings(), resolver)
+    runtime = build_runtime(ServiceSettings(venue="binance", state_dir=tmp_path / "state"), resolver)
     credentials = binance_credentials(resolver, env)
     assert credentials.api_key == BINANCE_KEY and credentials.secret == BINANCE_SECRET
     texts = reachable_reprs(runtime) + reachable_reprs(credentials) + reachable_reprs(resolver)

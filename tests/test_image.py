@@ -97,6 +97,9 @@ def test_the_runtime_is_not_root_probes_healthz_and_runs_the_executor() -> None:
     (health,) = runtime.all("HEALTHCHECK")
     assert "/healthz" in health and "--timeout=" in health and "CMD" in health
     assert runtime.all("EXPOSE") == ["8000"]
+    env = " ".join(runtime.all("ENV"))
+    assert "MARKETFLOW_STATE_DIR=/var/lib/marketflow" in env  # the intent store: the one path it writes
+    assert any(f"install -d -o {uid} -g {uid}" in r and "/var/lib/marketflow" in r for r in runtime.all("RUN"))
     assert runtime.all("CMD") == ['["python", "-m", "aks_executor"]']  # exec form: Python is PID 1, gets SIGTERM
     last_user = max(i for i, (kw, _) in enumerate(runtime.instructions) if kw == "USER")
     assert all(kw not in ("RUN", "COPY") for kw, _ in runtime.instructions[last_user:])
@@ -214,7 +217,8 @@ def test_the_executors_import_closure_needs_neither_pyarrow_nor_azure_functions(
         import aks_executor.main, aks_executor.service, aks_executor.app  # noqa
         import aks_ingestor.main, aks_ingestor.ingestor, websockets.asyncio.client  # noqa
         import shared.adapters.azure.blob_lease, shared.adapters.azure.keyvault  # noqa
-        import shared.adapters.local.file_lease, shared.cli  # noqa
+        import shared.adapters.local.file_lease, shared.cli, shared.cli.executor, aks_executor.secrets  # noqa
+        import shared.adapters.local.intent_store, shared.adapters.binance.venue  # noqa
         import azure.eventhub.aio, azure.eventhub.extensions.checkpointstoreblobaio  # noqa
         import azure.storage.blob.aio, azure.keyvault.secrets, azure.identity.aio  # noqa
         import aiohttp.web, prometheus_client, binance  # noqa

@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "shared.cli.ingest",
     "shared.cli.download",
     "shared.cli.up",
+    "shared.cli.executor",
 )
 
 

@@ -174,8 +174,11 @@ class Executor:
         if intent.quantity is not None:
             step = None
             if fs is not None:
-                step = fs.lot_step_str if limit or fs.mkt_step_str in ("0", "") else fs.mkt_step_str
-            qty = to_decimal(intent.quantity, step if step not in (None, "0", "") else None, rounding=ROUND_HALF_EVEN)
+                # Binance sends a disabled step as "0.00000000": zero is zero whatever its digits.
+                step = fs.lot_step_str if limit or not fs.mkt_step > 0 else fs.mkt_step_str
+            if step is not None and not Decimal(step or "0") > 0:
+                step = None
+            qty = to_decimal(intent.quantity, step, rounding=ROUND_HALF_EVEN)
         if intent.quote_quantity is not None:
             quote = to_decimal(intent.quote_quantity, Decimal(1).scaleb(-fs.quote_precision) if fs else None,
                                rounding=ROUND_DOWN)
