@@ -16,6 +16,7 @@ from shared.events import (
     Kline,
     OrderIntent,
     OrderStatus,
+    ReconciliationDifference,
     RiskDecision,
     Side,
     Signal,
@@ -78,8 +79,14 @@ def state_changed() -> TradingStateChanged:
                                       version=2, event_time=T0)
 
 
+def difference() -> ReconciliationDifference:
+    return ReconciliationDifference.create(subject="balance", key="BTC", ours="0.5", venue="0.4",
+                                           resolution="book set to the venue's balance", event_time=T0,
+                                           symbol="BTCUSDT")
+
+
 def one_of_each() -> list[BaseModel]:
     """A sample of every wire event type and of Fill (the one nested model)."""
     i = intent()
     return [kline(), trade(), book_ticker(), signal(), i, decision(i), report(i), report(i, OrderStatus.NEW),
-            fill(), state_changed()]
+            fill(), state_changed(), difference()]

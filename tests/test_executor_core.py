@@ -65,7 +65,8 @@ def test_a_redelivered_intent_at_any_state_sends_nothing(tmp_path: Path, stop: s
         for u in venue.inner.on_price(SYMBOL, 7000.0, T0 + 1):
             run_sync(ex.on_order_update(u, T0 + 1))
     state = run_sync(ex.store.get(intent.event_id)).state  # type: ignore[union-attr]
-    assert state.value == {"rejected": "REJECTED", "submitted": "SUBMITTED", "accepted": "ACCEPTED",
+    # An acknowledgement is written with the record's next change: stored, an accepted order is SUBMITTED.
+    assert state.value == {"rejected": "REJECTED", "submitted": "SUBMITTED", "accepted": "SUBMITTED",
                            "filled": "FILLED", "unknown": "UNKNOWN"}[stop]
     sent = venue.inner.submitted
     # Redelivered to the same process, and to a restarted one (before and after it reconciles).
@@ -82,7 +83,7 @@ def _fill_all(ex, venue: PaperVenue, price: float, t: int) -> list:
 
 CRASH_POINTS = [
     ("store.get", None), ("store.create", None), ("venue.submit:crash_before", None),
-    ("venue.submit:crash_after", None), ("store.save:ack", None), ("store.save:fill", None), ("none", None),
+    ("venue.submit:crash_after", None), ("store.save:fill", None), ("venue.fill_unseen", None), ("none", None),
 ]
 
 
@@ -103,12 +104,13 @@ def test_a_crash_between_any_two_steps_leaves_no_orphan_and_no_duplicate(tmp_pat
         store.crash_on["create"] = 1
     elif where == "venue.submit":
         venue.fail["submit"] = (kind, 1)
-    elif point == "store.save:ack":
-        store.crash_on["save"] = 1
     elif point == "store.save:fill":
-        store.crash_on["save"] = 2
+        store.crash_on["save"] = 1  # the first write after the send (the acknowledgement waits for it)
     try:
         run_sync(ex.on_intent(intent, T0))
+        if point == "venue.fill_unseen":  # the venue fills it; the process dies before it hears so
+            inner.on_price(SYMBOL, 7000.0, T0 + 1)
+            raise Crash("fill update")
         _fill_all(ex, inner, 7000.0, T0 + 1)
     except Crash:
         pass

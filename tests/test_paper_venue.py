@@ -8,7 +8,15 @@ import pytest
 
 from shared.events import OrderStatus, OrderType, Side
 from shared.execution import Executor, MemoryIntentStore, PaperVenue, run_sync
-from shared.execution.venue import OrderNotFound, OrderRequest, Venue, VenueOrderStatus, VenueRejected, to_decimal
+from shared.execution.venue import (
+    OrderNotFound,
+    OrderRequest,
+    Venue,
+    VenueOrder,
+    VenueOrderStatus,
+    VenueRejected,
+    to_decimal,
+)
 from shared.market import Bar
 from shared.portfolio import PositionBook
 from shared.risk import RiskEngine
@@ -129,3 +137,17 @@ def test_executor_ignores_a_redelivered_intent_and_derives_the_client_id() -> No
     (report,) = run_sync(ex.on_order_update(update, 120_000))
     assert report.status is OrderStatus.FILLED and report.client_order_id == intent.client_order_id
     assert run_sync(ex.on_order_update(update, 120_000)) == ()  # the same update again: nothing
+
+
+def test_what_the_paper_venue_and_the_executor_build_unvalidated_is_what_validation_builds() -> None:
+    venue = PaperVenue(commission=0.001)
+    ex = Executor(venue, RiskEngine(), PositionBook(cash=10_000.0), MemoryIntentStore())
+    intent = make_intent(Side.BUY, quote=5_000.0, t=59_999)
+    run_sync(ex.on_intent(intent, 59_999))
+    (rec,) = ex.open.values()
+    assert rec.request is not None and OrderRequest.model_validate(rec.request.model_dump()) == rec.request
+    (ack,) = run_sync(venue.open_orders())
+    (filled,) = venue.on_bar(bar(7000.0))
+    for order in (ack, filled):
+        assert VenueOrder.model_validate(order.model_dump()) == order
+        assert list(order.__dict__) == list(VenueOrder.model_fields)

@@ -234,10 +234,13 @@ class Executor:
         if rec.venue_order_id is None:
             rec.venue_order_id = order.order_id
         if order.status is VenueOrderStatus.NEW and not order.executed_qty and not rec.fills:
-            # The common acknowledgement: accepted, nothing filled yet (no report to publish).
+            # The common acknowledgement: accepted, nothing filled yet (no report to publish). It is
+            # written with the record's next change, not alone: stored as SUBMITTED, an order is
+            # reconciled with the venue after a crash all the same.
             if rec.state is not _S.ACCEPTED:
                 rec.move(_S.ACCEPTED, f"{cause}: NEW", now)
-                await self.store.save(rec)
+                if self._from_unknown(rec):
+                    await self.store.save(rec)
             return ()
         if rec.fills:
             applied = rec.applied_trade_ids
@@ -290,6 +293,11 @@ class Executor:
         if rec.state in FINAL:
             self._close(rec)
         return (report,) if report is not None else ()
+
+    @staticmethod
+    def _from_unknown(rec: OrderRecord) -> bool:
+        """Whether the latest transition settled an UNKNOWN (that one is written at once)."""
+        return bool(rec.transitions) and rec.transitions[-1].from_state is _S.UNKNOWN
 
     async def _reject(self, rec: OrderRecord, why: str, now: int) -> tuple[ExecutionReport, ...]:
         rec.move(_S.REJECTED, why, now)
