@@ -147,6 +147,14 @@ def _ingest(progress: Callable[[str], None]) -> str:
     return ingest_bench.render(ingest_bench.run(progress=progress))
 
 
+def _executor_soak(progress: Callable[[str], None]) -> str:
+    from benchmarks import executor_soak_bench
+
+    n = int(os.environ.get("MARKETFLOW_SOAK_INTENTS", "100000"))
+    progress(f"executor soak: {n:,} intents (1,000,000 with MARKETFLOW_SOAK_INTENTS=1000000, ~30 min)...")
+    return executor_soak_bench.render(executor_soak_bench.run(n, progress=progress))
+
+
 # Every suite: name -> function(progress) returning its markdown section. A suite lives in its own
 # module; add it here. Each section is kept in benchmarks/results/<name>.md, so running one suite
 # (`make bench BENCH=name`) rewrites only its own section of BENCHMARKS.md.
@@ -156,6 +164,7 @@ SUITES: dict[str, Callable[[Callable[[str], None]], str]] = {
     "risk": _risk,
     "ingest": _ingest,
     "executor": _executor,
+    "executor_soak": _executor_soak,
 }
 RESULTS = Path(__file__).parent / "results"
 

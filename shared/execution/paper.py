@@ -135,7 +135,8 @@ class PaperVenue:
         done = self._done.get(client_order_id)
         if done is None or done.symbol != symbol:
             raise OrderNotFound()
-        return done
+        # As a query reports it: quantities, no fills (they are in the trades).
+        return trusted(VenueOrder, {**done.__dict__, "fills": ()}) if done.fills else done
 
     async def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
         return [self._order(w.request, w.order_id, VenueOrderStatus.NEW, w.time, ())
@@ -226,8 +227,7 @@ class PaperVenue:
 
     def _finish(self, order: VenueOrder) -> None:
         done = self._done
-        # Kept as a query reports it: quantities, no fills (they are in the trades).
-        done[order.client_order_id] = trusted(VenueOrder, {**order.__dict__, "fills": ()}) if order.fills else order
+        done[order.client_order_id] = order
         done.move_to_end(order.client_order_id)
         if len(done) > ORDER_HISTORY:
             done.popitem(last=False)
