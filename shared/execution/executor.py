@@ -183,7 +183,7 @@ class Executor:
             quote = to_decimal(intent.quote_quantity, Decimal(1).scaleb(-fs.quote_precision) if fs else None,
                                rounding=ROUND_DOWN)
         if limit and intent.limit_price is not None:
-            tick = fs.tick_str if fs is not None and fs.tick_str not in ("0", "") else None
+            tick = fs.tick_str if fs is not None and fs.tick_size > 0 else None  # a disabled tick is "0.00000000"
             price = to_decimal(intent.limit_price, tick, rounding=ROUND_HALF_EVEN)
         for value in (qty, quote, price):
             if value is not None and value <= 0:
