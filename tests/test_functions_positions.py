@@ -9,7 +9,7 @@ the replay's round trips.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -24,7 +24,7 @@ from shared.adapters.documents import DocumentConflict, InMemoryDocumentStore
 from shared.adapters.local import SqliteDocumentStore
 from shared.adapters.trading_state import DocumentStateStore
 from shared.events import DecisionStatus, ExecutionReport, OrderIntent, OrderStatus, RiskDecision, Signal
-from shared.execution import Executor, PaperBroker
+from shared.execution import Executor, PaperVenue, run_sync
 from shared.market import Bar
 from shared.pipeline.replay import ReplayResult, run_replay
 from shared.pipeline.risk import RiskHandler
@@ -95,24 +95,22 @@ def test_the_chain_closes_exactly_the_replays_trades(chain: Chain, bars_1m: list
     assert [s.event_id for s in signals] == [s.event_id for s in replay.signals]
     by_bar = {s.bar_open_time: s for s in signals if isinstance(s, Signal)}
 
-    # The executor (AKS) with its own, authoritative layer-2 book.
-    broker = PaperBroker(commission=COMMISSION)
+    # The executor (AKS) with its own, authoritative layer-2 book: it books its fills itself.
+    venue = PaperVenue(commission=COMMISSION)
     exec_book = PositionBook(cash=CASH)
-    executor = Executor(broker, RiskEngine(RiskConfig()), exec_book.snapshot_account)
+    executor = Executor(venue, RiskEngine(RiskConfig()), exec_book)
     executions: list[ExecutionReport] = []
 
-    def on_report(report: ExecutionReport) -> None:
-        executor.on_report(report)
-        if report.fills:
-            exec_book.apply(report)
-        executions.append(report)
-        positions_fn(host_batch([report], first_sequence=len(executions)))  # via hub `executions`
+    def publish(reports: Sequence[ExecutionReport]) -> None:
+        for report in reports:
+            executions.append(report)
+            positions_fn(host_batch([report], first_sequence=len(executions)))  # via hub `executions`
 
     sent = handled = 0
     for i, (bar, kline) in enumerate(zip(bars_1m, klines, strict=True)):
-        if broker.pending:
-            for report in broker.on_bar(bar):
-                on_report(report)
+        if venue.pending:
+            for update in venue.on_bar(bar):
+                publish(run_sync(executor.on_order_update(update, bar.open_time)))
         exec_book.mark(bar.symbol, bar.close, bar.close_time)
         marks_fn(host_batch([kline], first_sequence=i))
         signal = by_bar.get(bar.open_time)
@@ -123,9 +121,8 @@ def test_the_chain_closes_exactly_the_replays_trades(chain: Chain, bars_1m: list
         intents = chain.publisher.events(topology.ORDERS.name)
         for intent in intents[handled:]:
             assert isinstance(intent, OrderIntent)
-            _, placed = executor.on_intent(intent, bar.close_time)
-            if placed is not None:
-                on_report(placed)
+            _, reports, _ = run_sync(executor.on_intent(intent, bar.close_time))
+            publish(reports)
         handled = len(intents)
 
     book = chain.stored_book()
