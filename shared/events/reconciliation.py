@@ -22,7 +22,7 @@ class ReconciliationDifference(Event):
     type: Literal["reconciliation_difference"] = "reconciliation_difference"
     subject: Subject
     key: str = Field(min_length=1, max_length=64)   # client order id, or asset
-    symbol: str = ""
+    symbol: str = Field(default="", max_length=20)
     ours: str = Field(max_length=256)
     venue: str = Field(max_length=256)
     resolution: str = Field(min_length=1, max_length=512)
