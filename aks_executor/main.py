@@ -25,6 +25,7 @@ from shared import telemetry, topology
 from shared.adapters.azure import BlobDeadLetterSink, EventHubPublisher
 from shared.adapters.azure.keyvault import SecretResolver
 from shared.adapters.azure.settings import ConfigurationError, default_credential, resolve_connection
+from shared.adapters.azure.table_intent_store import INTENT_STORAGE_SETTING
 from shared.adapters.lease import Lease, LeaseKeeper
 
 from . import logs
@@ -37,7 +38,7 @@ from .settings import ServiceSettings
 log = logging.getLogger("marketflow.executor")
 CHECKPOINT_SETTING = "CHECKPOINT_STORAGE"
 CONNECTION_SETTINGS = (topology.EVENTHUB_CONNECTION_SETTING, CHECKPOINT_SETTING, "DEADLETTER_STORAGE",
-                       telemetry.APPINSIGHTS_SETTING)
+                       INTENT_STORAGE_SETTING, telemetry.APPINSIGHTS_SETTING)
 _KEY_PARTS = re.compile(r"(?:SharedAccessKey|AccountKey|SharedAccessSignature|InstrumentationKey)=([^;]+)",
                         re.IGNORECASE)
 
@@ -74,7 +75,7 @@ async def ensure_checkpoint_container(container: str) -> None:
         client = ContainerClient.from_connection_string(conn.connection_string, container)
     else:
         assert conn.endpoint is not None
-        from shared.adapters.azure.blob_lease import aio_credential
+        from shared.adapters.azure.settings import aio_credential
 
         client = ContainerClient(conn.endpoint, container, credential=aio_credential(conn.client_id))
     async with client:
@@ -122,7 +123,13 @@ def build_lease(settings: ServiceSettings) -> Lease:
 
 
 def build_store(settings: ServiceSettings) -> Any:
-    """The durable intent store: SQLite (WAL) under the state directory, or memory (tests only)."""
+    """The durable intent store: Azure Table storage (`INTENT_STORAGE`, shared by the replicas, so
+    the standby that takes the lease over finds every intent and the book), SQLite (WAL) under the
+    state directory (one replica with a persistent volume), or memory (tests only)."""
+    if settings.intent_store == "table":
+        from shared.adapters.azure.table_intent_store import TableIntentStore
+
+        return TableIntentStore.from_settings(table=settings.intent_table, account=settings.account)
     if settings.intent_store == "memory":
         from shared.execution import MemoryIntentStore
 
@@ -170,8 +177,10 @@ def build_runtime(settings: ServiceSettings, resolver: SecretResolver) -> Execut
     publisher = EventHubPublisher.from_settings()
     metrics = ExecutorMetrics()
     store = build_store(settings)
+    remote_store = settings.intent_store == "table"
     service = ExecutorService(publisher=publisher, dead_letters=BlobDeadLetterSink.from_settings(),
                               cash=settings.cash, commission=settings.commission, metrics=metrics, store=store,
+                              restore=not remote_store,
                               clock=(lambda intent: intent.event_time) if settings.clock == "event" else None)
     if settings.venue == "binance":
         binance_credentials_check(resolver)
@@ -181,6 +190,9 @@ def build_runtime(settings: ServiceSettings, resolver: SecretResolver) -> Execut
     venue: list[Any] = []
 
     async def take_over() -> None:
+        if remote_store:
+            await store.ensure_table()
+            service.run_on(bridge(asyncio.get_running_loop()))  # the store's session lives on this loop
         if settings.venue == "binance" and not venue:
             venue.append(await connect_binance(service, resolver, metrics))
         result = await service.recover()

@@ -58,15 +58,19 @@ class ExecutorService:
     def __init__(self, *, publisher: Publisher, dead_letters: DeadLetterSink, cash: float,
                  commission: float = 0.001, risk_config: RiskConfig | None = None,
                  clock: Callable[[OrderIntent], int] | None = None, metrics: ExecutorMetrics | None = None,
-                 store: IntentStore | None = None, venue: Any | None = None, run: Runner[Any] = run_sync) -> None:
+                 store: IntentStore | None = None, venue: Any | None = None, run: Runner[Any] = run_sync,
+                 restore: bool = True) -> None:
         # Wall-clock ms in production (signal age and staleness are about now); a replay or a test
         # passes an event-time clock so the decisions are deterministic.
         self._clock = clock or (lambda _intent: int(time.time() * 1000))
         self.store: IntentStore = store if store is not None else MemoryIntentStore()
         self._cash, self._commission = cash, commission
         # The book as last saved with its fills (a fresh one with `cash` before the first fill);
-        # the paper venue, which keeps nothing across restarts, starts from the same balances.
-        self.book = run_sync(restore_book(self.store, lambda: PositionBook(cash=cash, trades_window=TRADES_WINDOW)))
+        # the paper venue, which keeps nothing across restarts, starts from the same balances. A
+        # network store (Table storage) is read by `recover()` on the runtime's loop instead, once
+        # the lease is held (`restore=False`): until then the book is a fresh one with `cash`.
+        fresh = PositionBook(cash=cash, trades_window=TRADES_WINDOW)
+        self.book = run_sync(restore_book(self.store, lambda: fresh)) if restore else fresh
         self.engine = RiskEngine(risk_config or RiskConfig())
         # The paper venue by default; a network venue (Binance) is handed in, its calls `run` on
         # the loop that owns its session.
@@ -124,6 +128,10 @@ class ExecutorService:
         self.executor.open.clear()
         self.executor.in_flight.clear()
         return await self.executor.reconcile(now)
+
+    def run_on(self, run: Runner[Any]) -> None:
+        """Run the executor's calls with `run` (e.g. on the loop that owns a network store's session)."""
+        self._run = run
 
     def use_venue(self, venue: Any, run: Runner[Any]) -> None:
         """Trade on a network venue from now on (connected once the lease is held), its calls

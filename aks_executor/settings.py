@@ -11,7 +11,10 @@
 | `MARKETFLOW_LEASE_RETRY_S` | `2` | how often a standby tries to take the lease |
 | `MARKETFLOW_LOAD_BALANCING_S` | `2` | consumers' load balancing; a dead owner's partitions free up after 6x this |
 | `MARKETFLOW_CHECKPOINT_CONTAINER` | `checkpoints` | the consumers' checkpoint and ownership container |
-| `MARKETFLOW_INTENT_STORE` | `sqlite` | `sqlite` (WAL, in the state dir: a persistent volume) or `memory` |
+| `MARKETFLOW_INTENT_STORE` | `sqlite` | `table` (shared by the replicas: AKS), `sqlite` (WAL, state dir), `memory` |
+| `INTENT_STORAGE` | | `table`'s storage: a connection string, or `INTENT_STORAGE__tableServiceUri` (identity) |
+| `MARKETFLOW_INTENT_TABLE` | `marketflowintents` | its table (created at start if missing) |
+| `MARKETFLOW_ACCOUNT` | `executor` | the account's partition in that table: every intent and the book |
 | `MARKETFLOW_STATE_DIR` | `.marketflow` | local state (the file lease, the SQLite intent store) |
 | `MARKETFLOW_START_POSITION` | `latest` | a partition with no checkpoint starts at `latest` or `earliest` |
 | `MARKETFLOW_CLOCK` | `wall` | signal age and staleness against now (`wall`) or each intent's time (`event`) |
@@ -21,6 +24,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +36,7 @@ VENUES = ("paper", "binance")
 LEASES = ("blob", "file")
 CLOCKS = ("wall", "event")
 START_POSITIONS = {"latest": "@latest", "earliest": "-1"}  # the SDK's starting_position values
-STORES = ("sqlite", "memory")
+STORES = ("sqlite", "table", "memory")
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class ServiceSettings:
     checkpoint_container: str = topology.CHECKPOINT_CONTAINER
     state_dir: Path = Path(".marketflow")
     intent_store: str = "sqlite"
+    intent_table: str = "marketflowintents"
+    account: str = "executor"
     log_level: str = "INFO"
     cash: float = 10_000.0
     commission: float = 0.001
@@ -88,6 +94,12 @@ class ServiceSettings:
         store = get("MARKETFLOW_INTENT_STORE", "sqlite").lower()
         if store not in STORES:
             raise ConfigurationError(f"MARKETFLOW_INTENT_STORE must be one of {', '.join(STORES)}, got {store!r}")
+        table = get("MARKETFLOW_INTENT_TABLE", "marketflowintents")
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,62}", table):
+            raise ConfigurationError("MARKETFLOW_INTENT_TABLE must be 3-63 letters and digits, starting with a letter")
+        account = get("MARKETFLOW_ACCOUNT", "executor")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", account):
+            raise ConfigurationError("MARKETFLOW_ACCOUNT must be 1-64 of A-Z a-z 0-9 _ . -")
         duration = int(number("MARKETFLOW_LEASE_DURATION_S", "15"))
         if not 15 <= duration <= 60:
             raise ConfigurationError("MARKETFLOW_LEASE_DURATION_S must be 15 to 60 (a Blob lease's range)")
@@ -99,6 +111,7 @@ class ServiceSettings:
                    load_balancing_s=number("MARKETFLOW_LOAD_BALANCING_S", "2"),
                    checkpoint_container=get("MARKETFLOW_CHECKPOINT_CONTAINER", topology.CHECKPOINT_CONTAINER),
                    state_dir=Path(get("MARKETFLOW_STATE_DIR", ".marketflow")), intent_store=store,
+                   intent_table=table, account=account,
                    log_level=get("LOG_LEVEL", "INFO"),
                    cash=number("MARKETFLOW_ACCOUNT_CASH", "10000"),
                    commission=number("MARKETFLOW_PAPER_COMMISSION", "0.001"), start_position=start, clock=clock)

@@ -153,6 +153,7 @@ module "aks" {
   checkpoint_container_id    = module.storage.checkpoint_container_id
   lease_container_id         = module.storage.lease_container_id
   dead_letter_container_id   = module.storage.dead_letter_container_id
+  data_account_id            = module.storage.data_account_id
   tags                       = local.tags
 }
 

@@ -70,14 +70,18 @@ def emu():
         yield e
 
 
-def replica(emu: BackgroundEmulator, tag: str, name: str, tmp_path: Path) -> Replica:
-    return Replica({
+def service_env(emu: BackgroundEmulator, tag: str) -> dict[str, str]:
+    return {
         "EVENTHUB": emu.connection_string(), "CHECKPOINT_STORAGE": AZURITE,
         "DEADLETTER_STORAGE": AZURITE, "MARKETFLOW_LEASE_NAME": f"executor-{tag}",
         "MARKETFLOW_CHECKPOINT_CONTAINER": f"ckpt-{tag}", "MARKETFLOW_LEASE_RETRY_S": "0.2",
         "MARKETFLOW_LOAD_BALANCING_S": "1", "MARKETFLOW_SHUTDOWN_GRACE_S": "10",
         "MARKETFLOW_RISK_MAX_SIGNAL_AGE_S": "0", "MARKETFLOW_RISK_STALE_MARKET_DATA_S": "0",
-        "MARKETFLOW_RISK_PRICE_BAND_PCT": "0"}, tmp_path / f"{name}.log")
+        "MARKETFLOW_RISK_PRICE_BAND_PCT": "0"}
+
+
+def replica(emu: BackgroundEmulator, tag: str, name: str, tmp_path: Path) -> Replica:
+    return Replica(service_env(emu, tag), tmp_path / f"{name}.log")
 
 
 def reports(emu: BackgroundEmulator, count: int) -> list[ExecutionReport]:
@@ -131,5 +135,54 @@ def test_one_active_replica_trades_hands_over_on_sigterm_and_fails_over_when_kil
         assert epochs and "epoch 3" in epochs[0]
     finally:
         for r in (a, b, c):
+            if r is not None:
+                r.stop()
+
+
+AZURITE_TABLES = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+                  "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+                  "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;")
+
+
+def reports_for(emu: BackgroundEmulator, *intents: OrderIntent) -> list[ExecutionReport] | None:
+    """The reports of these intents (the module's emulator also holds the other tests' reports)."""
+    ids = {i.event_id for i in intents}
+    got = [r for r in reports(emu, 100) if r.intent_id in ids]
+    return got if len(got) >= len(ids) else None
+
+
+def test_table_intent_store_moves_the_account_with_the_lease(emu, tmp_path: Path) -> None:
+    """AKS runs the replicas on emptyDir state: only the Table store is shared. A standby with its
+    own (empty) state dir takes over and finds the book there: a second BTC BUY is refused as
+    POSITION_OPEN (layer 2's decision, logged), where a fresh book would fill it."""
+    tag = uuid.uuid4().hex[:10]
+    table = {"MARKETFLOW_INTENT_STORE": "table", "INTENT_STORAGE": AZURITE_TABLES,
+             "MARKETFLOW_INTENT_TABLE": f"intents{tag}"}
+    a = Replica({**service_env(emu, tag), **table, "MARKETFLOW_STATE_DIR": str(tmp_path / "state-a")},
+                tmp_path / "a.log")
+    b = None
+    try:
+        wait_for(a.ready, 30.0)
+        time.sleep(1.0)
+        first = trade_once(emu.connection_string(), 100)  # minutes of its own: ids unlike the other test's
+        (filled,) = wait_for(lambda: reports_for(emu, first), 20.0)
+        assert filled.status is OrderStatus.FILLED
+        a.proc.send_signal(signal.SIGTERM)
+        assert a.proc.wait(timeout=15) == 0
+        b = Replica({**service_env(emu, tag), **table, "MARKETFLOW_STATE_DIR": str(tmp_path / "state-b")},
+                    tmp_path / "b.log")
+        wait_for(b.ready, 30.0, step=0.05)
+        time.sleep(1.0)
+        second = trade_once(emu.connection_string(), 110)
+
+        def refused() -> list[str]:
+            return [r["msg"] for r in b.records()
+                    if second.event_id in r.get("msg", "") and "risk decision" in r.get("msg", "")]
+
+        (decision,) = wait_for(refused, 20.0)
+        assert decision.endswith("REJECTED POSITION_OPEN")
+        assert not (tmp_path / "state-b" / "intents.sqlite3").exists()
+    finally:
+        for r in (a, b):
             if r is not None:
                 r.stop()

@@ -55,6 +55,7 @@ INLINE = {
 ROLES = {
     "Storage Blob Data Owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
     "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+    "Storage Table Data Contributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
     "Azure Event Hubs Data Receiver": "a638d3c7-ab3a-418d-83e6-5f17a39d4fde",
     "Azure Event Hubs Data Sender": "2b629674-e913-4c01-ae53-ef4638d8f975",
     "AcrPull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",

@@ -87,7 +87,8 @@ def test_network_policy_allows_only_the_services_egress(manifests: list[dict[str
     assert {p["port"] for p in policy["spec"]["egress"][1]["ports"]} == {443, 5671, 9443}
     fqdn = by_kind(manifests, "CiliumNetworkPolicy")["marketflow-egress-fqdn"]
     names = {next(iter(rule.values())) for rule in fqdn["spec"]["egress"][1]["toFQDNs"]}
-    assert names == {"*.servicebus.windows.net", "*.blob.core.windows.net", "*.vault.azure.net",
+    assert names == {"*.servicebus.windows.net", "*.blob.core.windows.net", "*.table.core.windows.net",
+                     "*.vault.azure.net",
                      "login.microsoftonline.com", "*.in.applicationinsights.azure.com",
                      "api.binance.com", "stream.binance.com"}
 

@@ -18,6 +18,7 @@ param dataStorageName string
 var acrPull = '7f951dda-4ed3-4680-a7ca-43fe172d538d'
 var secretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 var blobContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+var tableContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 var hubReceiver = 'a638d3c7-ab3a-418d-83e6-5f17a39d4fde'
 var hubSender = '2b629674-e913-4c01-ae53-ef4638d8f975'
 
@@ -264,6 +265,18 @@ resource leaseRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: leases
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobContributor)
+    principalId: identity[0].properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The executor's intent store (Table storage, shared by both replicas), scoped to the data account:
+// the executor creates its table at start, and the data account holds no other tables.
+resource intentsRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(dataStorage.id, identity[0].id, tableContributor)
+  scope: dataStorage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', tableContributor)
     principalId: identity[0].properties.principalId
     principalType: 'ServicePrincipal'
   }

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from .settings import resolve_connection
+from .settings import aio_credential, resolve_connection
 
 LEASE_STORAGE_SETTING = "CHECKPOINT_STORAGE"  # the lease lives beside the consumers' checkpoints
 LEASE_CONTAINER = "leases"
@@ -117,10 +117,3 @@ class BlobLease:
         await self._blob.close()
         await self._container.close()
 
-
-def aio_credential(client_id: str | None) -> Any:
-    from azure.identity.aio import DefaultAzureCredential
-
-    if client_id:
-        return DefaultAzureCredential(managed_identity_client_id=client_id)
-    return DefaultAzureCredential()

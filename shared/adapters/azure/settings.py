@@ -65,3 +65,12 @@ def default_credential(client_id: str | None) -> Any:
     if client_id:
         return DefaultAzureCredential(managed_identity_client_id=client_id)
     return DefaultAzureCredential()
+
+
+def aio_credential(client_id: str | None) -> Any:
+    """The async DefaultAzureCredential (the workload identity in AKS), for the aio clients."""
+    from azure.identity.aio import DefaultAzureCredential
+
+    if client_id:
+        return DefaultAzureCredential(managed_identity_client_id=client_id)
+    return DefaultAzureCredential()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from azure.core import MatchConditions
@@ -20,12 +21,14 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient
 
+from shared.adapters.azure.settings import aio_credential, resolve_connection
 from shared.execution.orders import FINAL
 from shared.execution.records import OrderRecord
 from shared.execution.store import StaleRecord, book_state
 from shared.portfolio import PositionBook
 
 DEFAULT_TABLE = "marketflowintents"
+INTENT_STORAGE_SETTING = "INTENT_STORAGE"  # connection string, or INTENT_STORAGE__tableServiceUri (identity)
 BOOK_ROW = "book"
 _CHUNK = 30_000  # characters per string property (the limit is 32K UTF-16 code units)
 _STALE_CODES = frozenset({"UpdateConditionNotSatisfied", "EntityAlreadyExists", "ConditionNotMet"})
@@ -67,6 +70,19 @@ class TableIntentStore:
     def from_connection_string(cls, conn_str: str, table: str = DEFAULT_TABLE, account: str = "executor"
                                ) -> TableIntentStore:
         return cls(TableClient.from_connection_string(conn_str, table_name=table), account)
+
+    @classmethod
+    def from_settings(cls, setting: str = INTENT_STORAGE_SETTING, *, table: str = DEFAULT_TABLE,
+                      account: str = "executor", environ: Mapping[str, str] | None = None,
+                      credential: Any | None = None) -> TableIntentStore:
+        """`<setting>` connection string (`UseDevelopmentStorage=true` for Azurite), or
+        `<setting>__tableServiceUri` with the workload identity (Storage Table Data Contributor)."""
+        conn = resolve_connection(setting, "tableServiceUri", environ)
+        if conn.connection_string is not None:
+            return cls.from_connection_string(conn.connection_string, table, account)
+        assert conn.endpoint is not None
+        cred = credential if credential is not None else aio_credential(conn.client_id)
+        return cls(TableClient(conn.endpoint, table_name=table, credential=cred), account)
 
     async def ensure_table(self) -> None:
         with contextlib.suppress(ResourceExistsError):

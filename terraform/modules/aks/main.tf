@@ -19,6 +19,7 @@ variable "eventhub_ids" { type = map(string) }
 variable "checkpoint_container_id" { type = string }
 variable "lease_container_id" { type = string }
 variable "dead_letter_container_id" { type = string }
+variable "data_account_id" { type = string }
 variable "tags" { type = map(string) }
 
 data "azurerm_client_config" "current" {}
@@ -167,6 +168,15 @@ resource "azurerm_role_assignment" "executor_checkpoints" {
 resource "azurerm_role_assignment" "executor_lease" {
   scope                = var.lease_container_id
   role_definition_name = "Storage Blob Data Contributor"
+  principal_id         = azurerm_user_assigned_identity.service["executor"].principal_id
+}
+
+# The executor's intent store (Table storage, shared by both replicas: the standby that takes the
+# lease over finds every intent and the book). Scoped to the data account, the narrowest scope that
+# exists before the executor creates its table at start; the data account holds no other tables.
+resource "azurerm_role_assignment" "executor_intents" {
+  scope                = var.data_account_id
+  role_definition_name = "Storage Table Data Contributor"
   principal_id         = azurerm_user_assigned_identity.service["executor"].principal_id
 }
 
