@@ -96,7 +96,7 @@ class _BodyPublisher:
     """Everything a publish does short of the SDK's AMQP framing: the topology check, grouping by
     partition key (the symbol) and each event's canonical JSON body."""
 
-    def publish(self, hub: str, events: Any) -> None:
+    def publish(self, hub: str, events: Any, properties: Any = None) -> None:
         from shared.adapters.publisher import group_by_partition_key
         from shared.events import encode
 

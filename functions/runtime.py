@@ -135,14 +135,16 @@ def documents() -> DocumentStore | None:
 
 def risk_handler_from_settings() -> RiskHandler:
     """Layer 1 over the shared stores: the trading state every engine shares and the account
-    snapshot positions writes (re-read every state_refresh_s). Without a store: refuses all."""
+    snapshot positions writes (re-read every state_refresh_s, and until the fill of each order it
+    approved is booked, at most account_wait_s). Without a store: refuses all."""
     docs = documents()
     if docs is None:
         return RiskHandler.from_settings()
     config = RiskConfig()
     engine = RiskEngine(config, store=DocumentStateStore(docs))
-    account = CachedAccount(AccountStore(docs), refresh_ms=round(config.state_refresh_s * 1000))
-    return RiskHandler(engine, account)
+    account = CachedAccount(AccountStore(docs), refresh_ms=round(config.state_refresh_s * 1000),
+                            wait_ms=round(config.account_wait_s * 1000))
+    return RiskHandler(engine, account, on_approved=account.expect)
 
 
 def stored_positions() -> StoredPositions:

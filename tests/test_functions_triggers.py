@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -351,11 +351,11 @@ class FlakyPublisher:
         self.failures = failures
         self.attempts = 0
 
-    def publish(self, hub: str, events: Sequence[Event]) -> None:
+    def publish(self, hub: str, events: Sequence[Event], properties: Mapping[str, str] | None = None) -> None:
         self.attempts += 1
         if self.attempts <= self.failures:
             raise PublishError(f"publishing {len(events)} events to hub {hub!r} failed: ConnectionError")
-        self.inner.publish(hub, events)
+        self.inner.publish(hub, events, properties)
 
 
 def test_a_publish_failure_raises_and_the_retry_publishes_the_same_events(harness: Harness,

@@ -100,13 +100,21 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def is_replay(delivery: Delivery) -> bool:
-    """A replayed event (property `replay` set true by the replaying producer): risk checks it in
-    event time; a live one is checked in wall-clock time."""
+def replay_of(delivery: Delivery) -> str | None:
+    """The `replay` property of a replayed event (what replayed it: `up`, `capture`, `hub:src`,
+    `binance`, or `true`), None for a live one. Empty, `0`, `false` and `no` mean live."""
     value = delivery.properties.get(PROP_REPLAY)
-    if isinstance(value, bytes | str):
-        return (_text(value) or "").strip().lower() in ("1", "true", "yes")
-    return bool(value)
+    if value is None or value is False:
+        return None
+    text = (_text(value) or "").strip()
+    return None if text.lower() in ("", "0", "false", "no") else text
+
+
+def is_replay(delivery: Delivery) -> bool:
+    """A replayed event (property `replay` naming its source, set by the replaying producer and
+    carried by every event derived from it): risk checks it in event time; a live one is checked
+    in wall-clock time."""
+    return replay_of(delivery) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +299,7 @@ class BatchProcessor(Generic[E]):
             last_seq = self._last_seq.get(pid)
         done: list[str] = []
         staged: dict[tuple[str | None, str], str] = {}  # (partition, id) -> digest, this batch
+        replays: list[str | None] = []  # each published output's `replay` mark (its input's)
         for delivery in deliveries:
             skip = self._skip_reason(delivery.properties)
             if skip is not None:
@@ -346,6 +355,7 @@ class BatchProcessor(Generic[E]):
             done.append(event_id)
             outcome.ok += 1
             outcome.published.extend(result.publish)
+            replays.extend([replay_of(delivery)] * len(result.publish))
             outcome.observed.extend(result.observe)
 
         for record in outcome.dead_letters:
@@ -353,7 +363,7 @@ class BatchProcessor(Generic[E]):
         if outcome.published:
             if self.publish_to is None:
                 raise RuntimeError(f"{self.consumer} produced events but publishes to no hub")
-            self._publisher.publish(self.publish_to, outcome.published)  # raises: batch retried
+            self._publish(outcome.published, replays)  # raises: batch retried
         if self._commit is not None:
             self._commit()  # after publishing: see the module docstring; raises: batch retried
         for (partition_id, event_id), digest in staged.items():
@@ -369,6 +379,23 @@ class BatchProcessor(Generic[E]):
             self._pending.pop(event_id, None)
         self._record(outcome)
         return outcome
+
+    def _publish(self, events: list[Event], replays: list[str | None]) -> None:
+        """Publish the outputs in order; those of a replayed input carry its `replay` property, so
+        the next stage checks them in event time too (runs of equal marks are one publish)."""
+        assert self.publish_to is not None
+        if not any(replays):
+            self._publisher.publish(self.publish_to, events)
+            return
+        start = 0
+        for i in range(1, len(events) + 1):
+            if i == len(events) or replays[i] != replays[start]:
+                mark = replays[start]
+                if mark is None:
+                    self._publisher.publish(self.publish_to, events[start:i])
+                else:
+                    self._publisher.publish(self.publish_to, events[start:i], properties={PROP_REPLAY: mark})
+                start = i
 
     def _run_step(self, event: E, delivery: Delivery) -> StepResult:
         if self._step is not None:

@@ -10,7 +10,7 @@ and an event without a partition key, so a typo cannot publish into nowhere.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from shared import topology
@@ -28,9 +28,10 @@ PROP_INTERVAL = "marketflow.interval"
 
 
 class Publisher(Protocol):
-    """Sends events to one hub. Raises on failure: the caller must retry, never drop."""
+    """Sends events to one hub. Raises on failure: the caller must retry, never drop.
+    `properties` are extra application properties for every event (a replay's `replay` mark)."""
 
-    def publish(self, hub: str, events: Sequence[Event]) -> None: ...
+    def publish(self, hub: str, events: Sequence[Event], properties: Mapping[str, str] | None = None) -> None: ...
 
 
 class PublishError(RuntimeError):
@@ -62,14 +63,16 @@ class InMemoryPublisher:
     def __init__(self) -> None:
         self.published: dict[str, list[Event]] = {}
         self.partition_keys: dict[str, list[str]] = {}
+        self.properties: dict[str, list[dict[str, str]]] = {}  # the extra properties of each event
         self.calls = 0
 
-    def publish(self, hub: str, events: Sequence[Event]) -> None:
+    def publish(self, hub: str, events: Sequence[Event], properties: Mapping[str, str] | None = None) -> None:
         groups = group_by_partition_key(hub, events)  # validates everything before recording
         self.calls += 1
         for key, group in groups.items():
             self.published.setdefault(hub, []).extend(group)
             self.partition_keys.setdefault(hub, []).extend([key] * len(group))
+            self.properties.setdefault(hub, []).extend(dict(properties or {}) for _ in group)
 
     def events(self, hub: str) -> list[Event]:
         return list(self.published.get(hub, ()))
@@ -77,3 +80,4 @@ class InMemoryPublisher:
     def clear(self) -> None:
         self.published.clear()
         self.partition_keys.clear()
+        self.properties.clear()

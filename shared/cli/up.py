@@ -5,11 +5,14 @@ host (`marketflow host`, the real registered functions), the executor service (`
 aks_executor`, paper venue) and publishes the given (or bundled) klines into `market-data` with the
 azure-eventhub SDK, partition key = symbol, each event marked as replayed (`replay` property) so
 every part checks it in event time. With `--pace lockstep` the next bar is published once every
-consumer group of every hub has checkpointed everything published so far (devhost.settle). That
-its trades equal `marketflow replay`'s is not yet shown: the last measured run (60 bars) made 14
-signals and no orders, a cause not yet found. At the end it reads what the hubs
-carried (signals, orders, executions), books the executions, marks the bars, and writes the same
-report files as `marketflow replay`.
+consumer group of every hub has checkpointed everything published so far (devhost.settle); the
+`replay` mark travels with every event derived from the data (signals, orders), so risk checks
+them in event time, and risk waits for the fill of each order it approved to be in the account
+snapshot before its next decision, so the trades equal `marketflow replay`'s on the same bars and
+options. At the end it reads what the hubs carried (signals, orders,
+executions), books the executions, marks the bars, and writes the same report files as
+`marketflow replay`. The children's logs are in `OUT.stack/logs` (`--log-level INFO` shows every
+risk rejection).
 """
 
 from __future__ import annotations
@@ -223,14 +226,14 @@ def run_up(args: argparse.Namespace, status: Status) -> dict[str, Any]:
         http = free_port()
         status.show("starting the functions host...", force=True)
         stack.start("functions", [py, "-m", "shared.cli", "host", "--app-dir", str(ROOT), "--port", str(http),
-                                  "--log-level", "WARNING"], shared_env, wait_port=http)
+                                  "--log-level", args.log_level], shared_env, wait_port=http)
         executor_http = free_port()
         status.show("starting the executor...", force=True)
         stack.start("executor", [py, "-m", "aks_executor"],
                     {**shared_env, "MARKETFLOW_VENUE": "paper", "MARKETFLOW_HTTP_HOST": "127.0.0.1",
                      "MARKETFLOW_HTTP_PORT": str(executor_http), "MARKETFLOW_LEASE": "file",
                      "MARKETFLOW_START_POSITION": "earliest", "MARKETFLOW_CLOCK": "event",
-                     "MARKETFLOW_STATE_DIR": str(work / "executor"), "LOG_LEVEL": "WARNING"},
+                     "MARKETFLOW_STATE_DIR": str(work / "executor"), "LOG_LEVEL": args.log_level},
                     wait_port=executor_http)
         clients = Hubs(hubs, {name: hub.partitions for name, hub in topology.HUBS.items()})
         status.show("waiting for every consumer to claim its partitions...", force=True)
@@ -425,5 +428,8 @@ def register(sub: Any) -> None:
                    "realtime, or xN (N times real time)")
     p.add_argument("--limit", type=int, help="publish only the first N bars")
     p.add_argument("--settle-timeout", type=float, default=60.0, help="seconds a bar may take to settle")
+    p.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                   help="log level of the functions host and the executor (logs in OUT.stack/logs; default "
+                   "%(default)s)")
     p.add_argument("--out", required=True, help="report folder (the same files as `marketflow replay`)")
     p.set_defaults(func=cmd_up)

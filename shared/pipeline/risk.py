@@ -36,9 +36,13 @@ class RiskHandler:
     close to `RiskEngine.on_market` before each decision.
     """
 
-    def __init__(self, engine: RiskEngine, account: Callable[[], AccountSnapshot]) -> None:
+    def __init__(self, engine: RiskEngine, account: Callable[[], AccountSnapshot],
+                 on_approved: Callable[[OrderIntent], None] | None = None) -> None:
         self.engine = engine
         self.account = account
+        # Told of each approved order (the Function's account reader waits for its fill: see
+        # shared.adapters.account.CachedAccount.expect); replay's in-process book needs nothing.
+        self.on_approved = on_approved
         self.unavailable = 0  # signals refused for want of an account
 
     def on_signal(self, signal: Signal, now: int | None = None) -> tuple[RiskDecision | None, OrderIntent | None]:
@@ -52,7 +56,10 @@ class RiskHandler:
                                        status=DecisionStatus.REJECTED, reasons=(Reason.ACCOUNT_UNAVAILABLE.value,),
                                        detail=str(exc), correlation_id=signal.correlation_id,
                                        event_time=signal.event_time if now is None else now), None
-        return self.engine.check_signal(signal, account, now)
+        decision, intent = self.engine.check_signal(signal, account, now)
+        if intent is not None and self.on_approved is not None:
+            self.on_approved(intent)
+        return decision, intent
 
     @classmethod
     def from_settings(cls, account: Callable[[], AccountSnapshot] | None = None,

@@ -125,6 +125,11 @@ class RiskConfig(BaseSettings):
         default=1.0, ge=0, allow_inf_nan=False,
         description="how often (event time) an engine re-reads a shared state store for changes made elsewhere",
         json_schema_extra={"reason": "-", "live": "1"})
+    account_wait_s: float = Field(
+        default=10.0, ge=0, allow_inf_nan=False,
+        description="longest a risk Function waits for the fill of an order it approved to be booked in the "
+        "account snapshot before deciding the next signal",
+        json_schema_extra={"reason": "-", "live": "10"})
     state_file: Path | None = Field(
         default=None, description="JSON file that persists the trading state; unset = in memory",
         json_schema_extra={"reason": "-", "live": "set it"})

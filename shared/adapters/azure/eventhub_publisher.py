@@ -36,8 +36,9 @@ class ProducerClient(Protocol):
 ClientFactory = Callable[[str], ProducerClient]
 
 
-def to_event_data(event: Event) -> Any:
-    """The wire form: canonical JSON body, deterministic message id, correlation id, type property."""
+def to_event_data(event: Event, properties: Mapping[str, str] | None = None) -> Any:
+    """The wire form: canonical JSON body, deterministic message id, correlation id, type property
+    (and the caller's extra application `properties`, such as a replay's `replay` mark)."""
     from azure.eventhub import EventData
 
     data = EventData(encode(event))
@@ -49,6 +50,8 @@ def to_event_data(event: Event) -> Any:
     interval = getattr(event, "interval", None)
     if isinstance(interval, str):
         data.properties[PROP_INTERVAL] = interval
+    if properties:
+        data.properties.update(properties)
     return data
 
 
@@ -99,14 +102,14 @@ class EventHubPublisher:
                     client = self._clients[hub] = self._factory(hub)
         return client
 
-    def publish(self, hub: str, events: Sequence[Event]) -> None:
+    def publish(self, hub: str, events: Sequence[Event], properties: Mapping[str, str] | None = None) -> None:
         if not events:
             return
         groups = group_by_partition_key(hub, events)
         client = self._client(hub)
         try:
             for key, group in groups.items():
-                self._send_group(client, hub, key, group)
+                self._send_group(client, hub, key, group, properties)
         except (ConfigurationError, PublishError):
             raise
         except Exception as exc:
@@ -116,10 +119,11 @@ class EventHubPublisher:
                                f"{type(exc).__name__}: {exc}") from exc
 
     @staticmethod
-    def _send_group(client: ProducerClient, hub: str, key: str, group: Sequence[Event]) -> None:
+    def _send_group(client: ProducerClient, hub: str, key: str, group: Sequence[Event],
+                    properties: Mapping[str, str] | None = None) -> None:
         batch = client.create_batch(partition_key=key)
         for event in group:
-            data = to_event_data(event)
+            data = to_event_data(event, properties)
             try:
                 batch.add(data)
                 continue
