@@ -133,6 +133,13 @@ def _emulator(progress: Callable[[str], None]) -> str:
     return emulator_bench.render(emulator_bench.run(progress=progress), f"{datetime.now(UTC):%Y-%m-%d %H:%M}")
 
 
+def _up(progress: Callable[[str], None]) -> str:
+    from benchmarks import up_bench
+
+    progress("marketflow up, lockstep, 120 bars (about two minutes)...")
+    return up_bench.render(up_bench.run(progress=progress), f"{datetime.now(UTC):%Y-%m-%d %H:%M}")
+
+
 def _risk(progress: Callable[[str], None]) -> str:
     from benchmarks import risk_bench
 
@@ -161,6 +168,7 @@ def _executor_soak(progress: Callable[[str], None]) -> str:
 SUITES: dict[str, Callable[[Callable[[str], None]], str]] = {
     "pipeline": _pipeline,
     "emulator": _emulator,
+    "up": _up,
     "risk": _risk,
     "ingest": _ingest,
     "executor": _executor,

@@ -6,7 +6,8 @@ and a `BlobCheckpointStore` in `AzureWebJobsStorage` (container `azure-webjobs-e
 several hosts share the partitions as Functions instances do. Each partition's batches are handled
 one at a time, in order; the function runs on a worker thread. A batch is checkpointed every
 `batchCheckpointFrequency` batches once its invocation is done (succeeded, or failed with the retry
-policy exhausted), never before.
+policy exhausted), never before. Each trigger's status (GET /admin/host/status) includes the
+latency from each event's enqueued time at the hub to the start of its invocation (p50, p99).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import json
 import logging
 import os
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +34,7 @@ log = logging.getLogger("devhost")
 
 STORAGE_SETTING = "AzureWebJobsStorage"
 CHECKPOINT_CONTAINER = "azure-webjobs-eventhub"
+LATENCIES_KEPT = 100_000  # per trigger, the most recent events' enqueue-to-invocation latencies
 
 
 class HostError(RuntimeError):
@@ -82,6 +86,18 @@ class TriggerStats:
     retries: int = 0
     checkpoints: int = 0
     by_partition: dict[str, int] = field(default_factory=dict)
+    # ms from each event's enqueued time at the hub to the start of its function's invocation
+    latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCIES_KEPT))
+
+    def latency(self) -> dict[str, float | int]:
+        """p50 / p99 / max of `latency_ms` (nearest rank), and how many events they cover."""
+        ordered = sorted(self.latency_ms)
+        if not ordered:
+            return {"n": 0}
+
+        def rank(q: float) -> float:
+            return round(ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.999999) - 1))], 1)
+        return {"n": len(ordered), "p50": rank(0.50), "p99": rank(0.99), "max": round(ordered[-1], 1)}
 
 
 class FunctionsHost:
@@ -130,7 +146,8 @@ class FunctionsHost:
 
     def status(self) -> dict[str, Any]:
         return {"functions": {name: {"batches": s.batches, "events": s.events, "failures": s.failures,
-                                     "retries": s.retries, "checkpoints": s.checkpoints}
+                                     "retries": s.retries, "checkpoints": s.checkpoints,
+                                     "latency_ms": s.latency()}
                               for name, s in self.stats.items()}}
 
     @staticmethod
@@ -160,6 +177,10 @@ class FunctionsHost:
         async def on_batch(context: Any, events: list[Any]) -> None:
             if not events or self._stop.is_set():
                 return
+            started = time.time()
+            for e in events:
+                if e.enqueued_time is not None:
+                    stats.latency_ms.append((started - e.enqueued_time.timestamp()) * 1000)
             partition = PartitionInfo(namespace, trigger.hub, trigger.consumer_group, context.partition_id)
             received = [from_event_data(e) for e in events]
             payload: Any = (to_events(received, partition) if trigger.many

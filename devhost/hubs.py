@@ -33,10 +33,12 @@ class Hubs:
         return {hub: EventHubProducerClient.from_connection_string(conn, eventhub_name=hub)
                 for hub in self._partitions}
 
-    def heads(self) -> dict[str, dict[str, int]]:
-        """hub -> partition -> last enqueued sequence number (-1: empty)."""
+    def heads(self, only: Mapping[str, Sequence[str]] | None = None) -> dict[str, dict[str, int]]:
+        """hub -> partition -> last enqueued sequence number (-1: empty); every partition, or
+        those of `only` (hub -> partition ids)."""
         async def read() -> dict[str, dict[str, int]]:
-            keys = [(hub, str(p)) for hub, n in self._partitions.items() for p in range(n)]
+            keys = ([(hub, str(p)) for hub, n in self._partitions.items() for p in range(n)] if only is None
+                    else [(hub, str(p)) for hub, pids in only.items() for p in pids])
             props = await asyncio.gather(*(self._clients[h].get_partition_properties(p) for h, p in keys))
             out: dict[str, dict[str, int]] = {hub: {} for hub in self._partitions}
             for (hub, pid), prop in zip(keys, props, strict=True):

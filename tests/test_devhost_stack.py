@@ -80,3 +80,57 @@ def test_status_line() -> None:
     line = status_line(10, 100, 2.0, lags, "ACTIVE")
     assert line == ("bar 10/100 | market-data 5.0/s signals 2.0/s orders 1.0/s | signals 4 orders 2 reports 0 "
                     "| lag 2 | trading ACTIVE")
+
+
+class _Hubs:
+    """Heads of two 2-partition hubs, counting the reads and which partitions each read asked for."""
+
+    def __init__(self) -> None:
+        self.heads_now = {"market-data": {"0": -1, "1": -1}, "signals": {"0": -1, "1": -1}}
+        self.reads: list[object] = []
+
+    def heads(self, only: dict[str, list[str]] | None = None) -> dict[str, dict[str, int]]:
+        self.reads.append(only)
+        if only is None:
+            return {h: dict(p) for h, p in self.heads_now.items()}
+        return {h: {p: self.heads_now[h][p] for p in pids} for h, pids in only.items()}
+
+
+class _Blobs:
+    def __init__(self) -> None:
+        self.saved: dict[str, int] = {}
+
+    def get_container_client(self, name: str) -> SimpleNamespace:
+        def list_blobs(include: object = None) -> list[SimpleNamespace]:
+            return [SimpleNamespace(name=f"ns/{key}", metadata={"sequencenumber": str(seq)})
+                    for key, seq in self.saved.items()] if name == "checkpoints" else []
+        return SimpleNamespace(list_blobs=list_blobs)
+
+
+def test_the_lockstep_settler_reads_heads_only_once_checkpoints_caught_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared import topology
+    from shared.cli.up import Settler
+
+    monkeypatch.setattr(topology, "CHECKPOINT_CONTAINER", "checkpoints")
+    hubs, blobs = _Hubs(), _Blobs()
+    groups = {"market-data": ("signals",), "signals": ("risk",)}
+    s = Settler(blobs, hubs, groups, {"market-data": 2, "signals": 2})
+    hubs.heads_now["market-data"]["1"] = 0
+    s.sent("market-data")  # learns the symbol's partition: 1, on both hubs
+    assert s.watched == {"market-data": ["1"], "signals": ["1"]}
+    reads = len(hubs.reads)
+    assert s.check()[0] is False and len(hubs.reads) == reads  # signals group behind: no head read
+    blobs.saved["market-data/signals/checkpoint/1"] = 0
+    hubs.heads_now["signals"]["1"] = 0  # the signals function published before it checkpointed
+    assert s.check()[0] is False and hubs.reads[-1] == {"market-data": ["1"], "signals": ["1"]}
+    blobs.saved["signals/risk/checkpoint/1"] = 0
+    assert s.check()[0] is True
+    hubs.heads_now["market-data"]["1"] = 1
+    s.sent("market-data")  # counted, not read
+    assert s.known["market-data"]["1"] == 1 and len(hubs.reads) == reads + 2
+    blobs.saved["market-data/signals/checkpoint/1"] = 1
+    assert s.check()[0] is True
+    s.verify()
+    hubs.heads_now["signals"]["0"] = 0  # an event where the settler did not look
+    with pytest.raises(CliError, match="signals/0"):
+        s.verify()

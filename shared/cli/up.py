@@ -136,10 +136,10 @@ def consumers(triggers: Sequence[Any]) -> dict[str, tuple[str, ...]]:
     return {hub: tuple(dict.fromkeys(groups)) for hub, groups in found.items()}
 
 
-def _settled(blob_service: Any, hubs: Any, groups: Mapping[str, Sequence[str]]) -> tuple[bool, list[Any]]:
-    """All consumer groups caught up? Checkpoints are read before the heads (see devhost.settle)."""
+def _checkpoints(blob_service: Any) -> list[dict[tuple[str, str, str], int]]:
+    """The checkpoints of the host's and the executor's checkpoint stores."""
     from devhost.host import CHECKPOINT_CONTAINER as HOST_CONTAINER
-    from devhost.settle import checkpoints, lags
+    from devhost.settle import checkpoints
     from shared import topology
 
     saved = []
@@ -149,8 +149,78 @@ def _settled(blob_service: Any, hubs: Any, groups: Mapping[str, Sequence[str]]) 
             saved.append(checkpoints(container))
         except Exception:  # the container appears with the first checkpoint
             saved.append({})
-    result = lags(hubs.heads(), groups, saved)
+    return saved
+
+
+def _settled(blob_service: Any, hubs: Any, groups: Mapping[str, Sequence[str]]) -> tuple[bool, list[Any]]:
+    """All consumer groups caught up? Checkpoints are read before the heads (see devhost.settle)."""
+    from devhost.settle import lags
+
+    result = lags(hubs.heads(), groups, _checkpoints(blob_service))
     return all(g.lag == 0 for g in result), result
+
+
+class Settler:
+    """The lockstep settle check, cheap enough to poll: the heads are read only once the
+    checkpoints have caught up with the heads last seen, and then only the symbol's partitions.
+
+    Each head read is a `$management` request per partition, and the SDK opens a connection for
+    each (about 400 ms against the emulator, mostly its own 50 ms polling), whereas the
+    checkpoints are one blob listing (about 20 ms). So the heads last read are kept; the
+    partition the symbol's market data goes to is learned from its first send (this publisher is
+    the hub's only producer: each send adds one event there), and every hub with as many
+    partitions routes the symbol (every event's partition key) to the same one (the service
+    hashes the key alone). The checkpoints are polled until every group has reached the kept
+    heads; only then are the heads of those partitions read, after the checkpoints (as
+    `_settled` does): settled when they did not move, else go on with them. `verify()` reads
+    every partition, to show nothing went elsewhere.
+    """
+
+    def __init__(self, blob_service: Any, hubs: Any, groups: Mapping[str, Sequence[str]],
+                 partitions: Mapping[str, int]) -> None:
+        self.blob_service = blob_service
+        self.hubs = hubs
+        self.groups = groups
+        self.partitions = dict(partitions)
+        self.known: dict[str, dict[str, int]] = hubs.heads()
+        self.watched: dict[str, list[str]] | None = None  # hub -> partitions read by check()
+        self.head_reads = 0
+
+    def sent(self, hub: str) -> None:
+        """One event was sent to `hub` (always with the same partition key)."""
+        if self.watched is not None:
+            self.known[hub][self.watched[hub][0]] += 1
+            return
+        before = self.known[hub]
+        self.known = self.hubs.heads()  # the first time: find out where it went
+        self.head_reads += 1
+        moved = [p for p, last in self.known[hub].items() if last > before.get(p, -1)]
+        if len(moved) == 1:
+            count = self.partitions[hub]
+            self.watched = {h: ([moved[0]] if n == count else [str(p) for p in range(n)])
+                            for h, n in self.partitions.items()}
+
+    def check(self) -> tuple[bool, list[Any]]:
+        from devhost.settle import lags
+
+        saved = _checkpoints(self.blob_service)
+        result = lags(self.known, self.groups, saved)
+        if any(g.lag for g in result):
+            return False, result
+        fresh = self.hubs.heads(self.watched)
+        self.head_reads += 1
+        heads = {hub: {**parts, **fresh.get(hub, {})} for hub, parts in self.known.items()}
+        moved = heads != self.known
+        self.known = heads
+        return (False, lags(heads, self.groups, saved)) if moved else (True, result)
+
+    def verify(self) -> None:
+        """Raise when a partition the check did not read has events it did not count."""
+        every = self.hubs.heads()
+        strays = [f"{hub}/{pid}" for hub, parts in every.items() for pid, last in parts.items()
+                  if last != self.known[hub][pid]]
+        if strays:
+            raise CliError(f"events on partitions the lockstep settle did not watch: {', '.join(strays)}")
 
 
 def run_up(args: argparse.Namespace, status: Status) -> dict[str, Any]:
@@ -238,13 +308,17 @@ def run_up(args: argparse.Namespace, status: Status) -> dict[str, Any]:
         clients = Hubs(hubs, {name: hub.partitions for name, hub in topology.HUBS.items()})
         status.show("waiting for every consumer to claim its partitions...", force=True)
         _wait_claimed(blob_service, groups, stack, args.settle_timeout * 3)
+        settles: list[float] = []
+        publishing = time.monotonic()
         try:
             published = _publish(bars, clients, blob_service, groups, pace, stack, status, args.settle_timeout,
                                  _event_data,
-                                 f"http://127.0.0.1:{executor_http}/metrics")
+                                 f"http://127.0.0.1:{executor_http}/metrics", settles)
+            publish_s = time.monotonic() - publishing
             heads = clients.heads()
         finally:
             clients.close()
+        latency = host_latency(f"http://127.0.0.1:{http}/admin/host/status")
         status.show("reading the hubs back...", force=True)
         carried = {hub: _read_hub(hubs, hub, heads[hub]) for hub in (topology.SIGNALS.name, topology.ORDERS.name,
                                                                       topology.EXECUTIONS.name)}
@@ -260,7 +334,31 @@ def run_up(args: argparse.Namespace, status: Status) -> dict[str, Any]:
     write_report(result, out)
     summary = summarize(result)
     return {"bars": published, "summary": summary, "logs": str(work / "logs"),
-            "hub_events": {hub: len(v) for hub, v in carried.items()}}
+            "hub_events": {hub: len(v) for hub, v in carried.items()},
+            "latency_ms": latency, "settle_ms": percentiles(settles), "publish_s": round(publish_s, 1)}
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float | int]:
+    """n, p50, p99 and max (nearest rank), in the unit of `values`."""
+    ordered = sorted(values)
+    if not ordered:
+        return {"n": 0}
+
+    def rank(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.999999) - 1))], 1)
+    return {"n": len(ordered), "p50": rank(0.50), "p99": rank(0.99), "max": round(ordered[-1], 1)}
+
+
+def host_latency(status_url: str) -> dict[str, Any]:
+    """Function -> latency from enqueue at the hub to the invocation (the host's own figures)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(status_url, timeout=5) as r:
+            doc = json.loads(r.read())
+    except (OSError, ValueError):
+        return {}
+    return {name: f.get("latency_ms", {}) for name, f in doc.get("functions", {}).items()}
 
 
 def _event_data(event: Any) -> Any:
@@ -326,11 +424,16 @@ def status_line(done: int, total: int, elapsed_s: float, lags: Sequence[Any], st
 
 def _publish(bars: Sequence[Any], hubs: Any, blob_service: Any,
              groups: Mapping[str, Sequence[str]], pace: Pace, stack: Any,
-             status: Status, settle_timeout: float, to_data: Callable[[Any], Any], metrics_url: str = "") -> int:
+             status: Status, settle_timeout: float, to_data: Callable[[Any], Any], metrics_url: str = "",
+             settles: list[float] | None = None) -> int:
+    """Publish `bars`; in lockstep each one once the pipeline settled the last (the ms each bar
+    took from its send to settled go to `settles`)."""
     from shared import topology
 
     started = time.monotonic()
     first_time = bars[0].close_time if bars else 0
+    settler = Settler(blob_service, hubs, groups, {n: h.partitions for n, h in topology.HUBS.items()}
+                      ) if pace.lockstep else None
     for i, bar in enumerate(bars):
         if pace.speed > 0:
             due = started + (bar.close_time - first_time) / 1000 / pace.speed
@@ -338,13 +441,17 @@ def _publish(bars: Sequence[Any], hubs: Any, blob_service: Any,
             if delay > 0:
                 time.sleep(delay)
         kline = bar.to_kline()
+        sent = time.monotonic()
         hubs.send(topology.MARKET_DATA.name, kline.symbol, [to_data(kline)])
         lags: list[Any] = []
-        if pace.lockstep:
+        if settler is not None:
+            settler.sent(topology.MARKET_DATA.name)
             deadline = time.monotonic() + settle_timeout
             while True:
-                settled, lags = _settled(blob_service, hubs, groups)
+                settled, lags = settler.check()
                 if settled:
+                    if settles is not None:
+                        settles.append((time.monotonic() - sent) * 1000)
                     break
                 stack.check()
                 if time.monotonic() > deadline:
@@ -359,7 +466,9 @@ def _publish(bars: Sequence[Any], hubs: Any, blob_service: Any,
         if lags and (i % 25 == 0 or i == len(bars) - 1):
             state = trading_state(metrics_url) if metrics_url else "?"
             status.show(status_line(i + 1, len(bars), time.monotonic() - started, lags, state), force=True)
-    if not pace.lockstep:  # let the pipeline finish what was published
+    if settler is not None:
+        settler.verify()
+    else:  # let the pipeline finish what was published
         deadline = time.monotonic() + settle_timeout
         while not _settled(blob_service, hubs, groups)[0]:
             stack.check()
@@ -407,6 +516,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 130
     summary = outcome["summary"]
     print(json.dumps({"bars": outcome["bars"], "hub_events": outcome["hub_events"],
+                      "latency_ms": outcome["latency_ms"], "settle_ms": outcome["settle_ms"],
+                      "publish_s": outcome["publish_s"],
                       "trades": summary.get("n_trades"), "return_pct": summary.get("return_pct"),
                       "final_equity": summary.get("equity_final"), "out": args.out, "logs": outcome["logs"]},
                      default=str))
