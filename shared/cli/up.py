@@ -5,14 +5,15 @@ host (`marketflow host`, the real registered functions), the executor service (`
 aks_executor`, paper venue) and publishes the given (or bundled) klines into `market-data` with the
 azure-eventhub SDK, partition key = symbol, each event marked as replayed (`replay` property) so
 every part checks it in event time. With `--pace lockstep` the next bar is published once every
-consumer group of every hub has checkpointed everything published so far (devhost.settle); the
-`replay` mark travels with every event derived from the data (signals, orders), so risk checks
-them in event time, and risk waits for the fill of each order it approved to be in the account
-snapshot before its next decision, so the trades equal `marketflow replay`'s on the same bars and
-options. At the end it reads what the hubs carried (signals, orders,
-executions), books the executions, marks the bars, and writes the same report files as
-`marketflow replay`. The children's logs are in `OUT.stack/logs` (`--log-level INFO` shows every
-risk rejection).
+consumer group of every hub has checkpointed everything published so far (`Settler`, over
+devhost.settle); the `replay` mark travels with every event derived from the data (signals,
+orders), so risk checks them in event time, and risk waits for the fill of each order it approved
+to be in the account snapshot before its next decision, so the trades equal `marketflow replay`'s
+on the same bars and options (tests/test_up.py). At the end it reads what the hubs carried
+(signals, orders, executions), books the executions, marks the bars, and writes the same report
+files as `marketflow replay`; its last line adds each trigger's enqueue-to-invocation latency (the
+host's figures) and each bar's settle time. The children's logs are in `OUT.stack/logs`
+(`--log-level INFO` shows every risk rejection).
 """
 
 from __future__ import annotations
