@@ -125,7 +125,8 @@ def build_lease(settings: ServiceSettings) -> Lease:
 def build_store(settings: ServiceSettings) -> Any:
     """The durable intent store: Azure Table storage (`INTENT_STORAGE`, shared by the replicas, so
     the standby that takes the lease over finds every intent and the book), SQLite (WAL) under the
-    state directory (one replica with a persistent volume), or memory (tests only)."""
+    state directory (one replica with a persistent volume; `MARKETFLOW_INTENT_SYNC` its durability),
+    or memory (tests only)."""
     if settings.intent_store == "table":
         from shared.adapters.azure.table_intent_store import TableIntentStore
 
@@ -137,7 +138,7 @@ def build_store(settings: ServiceSettings) -> Any:
     from shared.adapters.local.intent_store import SqliteIntentStore
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteIntentStore(settings.state_dir)
+    return SqliteIntentStore(settings.state_dir, synchronous=settings.intent_sync)
 
 
 def bridge(loop: asyncio.AbstractEventLoop) -> Any:

@@ -16,6 +16,7 @@
 | `MARKETFLOW_INTENT_TABLE` | `marketflowintents` | its table (created at start if missing) |
 | `MARKETFLOW_ACCOUNT` | `executor` | the account's partition in that table: every intent and the book |
 | `MARKETFLOW_STATE_DIR` | `.marketflow` | local state (the file lease, the SQLite intent store) |
+| `MARKETFLOW_INTENT_SYNC` | `full` | `sqlite`'s durability: `full` (fsync per commit) or `normal` (no fsync) |
 | `MARKETFLOW_START_POSITION` | `latest` | a partition with no checkpoint starts at `latest` or `earliest` |
 | `MARKETFLOW_CLOCK` | `wall` | signal age and staleness against now (`wall`) or each intent's time (`event`) |
 | `LOG_LEVEL` | `INFO` | |
@@ -37,6 +38,7 @@ LEASES = ("blob", "file")
 CLOCKS = ("wall", "event")
 START_POSITIONS = {"latest": "@latest", "earliest": "-1"}  # the SDK's starting_position values
 STORES = ("sqlite", "table", "memory")
+INTENT_SYNCS = ("full", "normal")  # SQLite's PRAGMA synchronous for the intent store
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class ServiceSettings:
     checkpoint_container: str = topology.CHECKPOINT_CONTAINER
     state_dir: Path = Path(".marketflow")
     intent_store: str = "sqlite"
+    intent_sync: str = "full"
     intent_table: str = "marketflowintents"
     account: str = "executor"
     log_level: str = "INFO"
@@ -94,6 +97,9 @@ class ServiceSettings:
         store = get("MARKETFLOW_INTENT_STORE", "sqlite").lower()
         if store not in STORES:
             raise ConfigurationError(f"MARKETFLOW_INTENT_STORE must be one of {', '.join(STORES)}, got {store!r}")
+        sync = get("MARKETFLOW_INTENT_SYNC", "full").lower()
+        if sync not in INTENT_SYNCS:
+            raise ConfigurationError(f"MARKETFLOW_INTENT_SYNC must be full or normal, got {sync!r}")
         table = get("MARKETFLOW_INTENT_TABLE", "marketflowintents")
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,62}", table):
             raise ConfigurationError("MARKETFLOW_INTENT_TABLE must be 3-63 letters and digits, starting with a letter")
@@ -111,7 +117,7 @@ class ServiceSettings:
                    load_balancing_s=number("MARKETFLOW_LOAD_BALANCING_S", "2"),
                    checkpoint_container=get("MARKETFLOW_CHECKPOINT_CONTAINER", topology.CHECKPOINT_CONTAINER),
                    state_dir=Path(get("MARKETFLOW_STATE_DIR", ".marketflow")), intent_store=store,
-                   intent_table=table, account=account,
+                   intent_sync=sync, intent_table=table, account=account,
                    log_level=get("LOG_LEVEL", "INFO"),
                    cash=number("MARKETFLOW_ACCOUNT_CASH", "10000"),
                    commission=number("MARKETFLOW_PAPER_COMMISSION", "0.001"), start_position=start, clock=clock)

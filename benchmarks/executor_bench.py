@@ -21,6 +21,7 @@ frozen out of the cyclic GC while timing, as the executor does after start-up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import subprocess
 import sys
@@ -79,7 +80,29 @@ def make_intent(i: int, now: int, held: float) -> Any:
                        signal_id=eid)
 
 
-async def measure(base_url: str, n: int, synchronous: str, progress: Any) -> dict[str, Any]:
+class Timings:
+    """One executor contender's splits, in nanoseconds per timed order."""
+
+    def __init__(self) -> None:
+        self.own: list[int] = []
+        self.own_store: list[int] = []
+        self.own_venue: list[int] = []
+        self.adapter: list[int] = []
+        self.written: list[int] = []
+        self.to_parsed: list[int] = []
+        self.done: list[int] = []
+
+    def summary(self, bare: list[int], synchronous: str) -> dict[str, Any]:
+        return {"own_path": summary(self.own), "own_store": summary(self.own_store),
+                "own_venue": summary(self.own_venue), "adapter": summary(self.adapter),
+                "written": summary(self.written), "parsed": summary(self.to_parsed), "done": summary(self.done),
+                "synchronous": synchronous,
+                "overhead_p99_pct": (pct(self.to_parsed, 0.99) / pct(bare, 0.99) - 1) * 100,
+                "overhead_p50_pct": (pct(self.to_parsed, 0.50) / pct(bare, 0.50) - 1) * 100,
+                "adapter_overhead_p99_pct": (pct(self.adapter, 0.99) / pct(bare, 0.99) - 1) * 100}
+
+
+async def measure(base_url: str, n: int, modes: tuple[str, ...], progress: Any) -> dict[str, Any]:
     from binance import AsyncClient
 
     from shared.adapters.binance.credentials import Credentials
@@ -133,24 +156,25 @@ async def measure(base_url: str, n: int, synchronous: str, progress: Any) -> dic
     bare.API_URL = base_url + "/api"
     bare.REQUEST_RECVWINDOW = 5000
     bare.timestamp_offset = venue.rest.offset_ms
-    tmp = tempfile.TemporaryDirectory(prefix="mf-bench-")
+    tmps = [tempfile.TemporaryDirectory(prefix=f"mf-bench-{m.lower()}-") for m in modes]
+    stores = [intent_store.SqliteIntentStore(t.name, synchronous=m) for t, m in zip(tmps, modes, strict=True)]
     try:
         cfg = RiskConfig.replay().model_copy(update={"max_signal_age_s": 3600.0, "stale_market_data_s": 3600.0})
-        risk = RiskEngine(cfg, filters=venue.exchange_info.current)
-        book = PositionBook(cash=1e9)
-        store = TimedStore(intent_store.SqliteIntentStore(tmp.name, synchronous=synchronous))  # type: ignore[arg-type]
-        ex = Executor(venue, risk, book, store)
         now = int(time.time() * 1000)
-        risk.on_market(SYMBOL, 3000.0, now)
+        # One executor per mode, each with its own store, book and risk engine, on the same venue;
+        # intent ids apart by mode (client order ids derive from them).
+        executors = []
+        for store in stores:
+            risk = RiskEngine(cfg, filters=venue.exchange_info.current)
+            risk.on_market(SYMBOL, 3000.0, now)
+            executors.append(Executor(venue, risk, PositionBook(cash=1e9), TimedStore(store)))
+        for store, mode in zip(stores, modes, strict=True):
+            got = store.synchronous
+            if got != mode:
+                raise RuntimeError(f"the {mode} store runs synchronous={got}")
         warm = 200
         bare_t: list[int] = []
-        own: list[int] = []
-        own_store: list[int] = []
-        own_venue: list[int] = []
-        adapter: list[int] = []
-        written: list[int] = []
-        to_parsed: list[int] = []
-        done: list[int] = []
+        timings = [Timings() for _ in modes]
         seq = 0
 
         async def one_bare(record: bool) -> None:
@@ -165,8 +189,9 @@ async def measure(base_url: str, n: int, synchronous: str, progress: Any) -> dic
             if record:
                 bare_t.append(t1 - t0)
 
-        async def one_exec(i: int, record: bool) -> None:
-            intent = make_intent(i, now, book.qty(SYMBOL))
+        async def one_exec(m: int, i: int, record: bool) -> None:
+            ex = executors[m]
+            intent = make_intent(i + m * 10**9, now, ex.book.qty(SYMBOL))
             exchanges.clear()
             parsed.clear()
             entered.clear()
@@ -177,17 +202,19 @@ async def measure(base_url: str, n: int, synchronous: str, progress: Any) -> dic
             assert out.reports and out.reports[-1].status.value == "FILLED", out
             if record:
                 x = exchanges[-1]
-                own.append(x.start_ns - t0)
-                own_store.append(sum(store_ns))
-                own_venue.append(x.start_ns - entered[-1])
-                adapter.append(parsed[-1] - entered[-1])
-                written.append(x.written_ns - t0)
-                to_parsed.append(parsed[-1] - t0)
-                done.append(t1 - t0)
+                tm = timings[m]
+                tm.own.append(x.start_ns - t0)
+                tm.own_store.append(sum(store_ns))
+                tm.own_venue.append(x.start_ns - entered[-1])
+                tm.adapter.append(parsed[-1] - entered[-1])
+                tm.written.append(x.written_ns - t0)
+                tm.to_parsed.append(parsed[-1] - t0)
+                tm.done.append(t1 - t0)
 
         for i in range(warm):
             await one_bare(False)
-            await one_exec(i, False)
+            for m in range(len(modes)):
+                await one_exec(m, i, False)
         gc.collect()
         gc.freeze()
         try:
@@ -195,33 +222,97 @@ async def measure(base_url: str, n: int, synchronous: str, progress: Any) -> dic
             while k < warm + n:
                 for _ in range(BLOCK):
                     await one_bare(True)
-                for i in range(k, min(k + BLOCK, warm + n)):
-                    await one_exec(i, True)
+                for m in range(len(modes)):
+                    for i in range(k, min(k + BLOCK, warm + n)):
+                        await one_exec(m, i, True)
                 k += BLOCK
                 if progress and (k - warm) % 2500 == 0:
-                    progress(f"  executor bench ({synchronous}): {k - warm:,}/{n:,}")
+                    progress(f"  executor bench ({'/'.join(modes)}): {k - warm:,}/{n:,}")
         finally:
             gc.unfreeze()
         bare_t = bare_t[:n]
-        return {"bare": summary(bare_t), "own_path": summary(own), "own_store": summary(own_store),
-                "own_venue": summary(own_venue), "adapter": summary(adapter), "written": summary(written),
-                "parsed": summary(to_parsed), "done": summary(done), "synchronous": synchronous,
-                "overhead_p99_pct": (pct(to_parsed, 0.99) / pct(bare_t, 0.99) - 1) * 100,
-                "overhead_p50_pct": (pct(to_parsed, 0.50) / pct(bare_t, 0.50) - 1) * 100,
-                "adapter_overhead_p99_pct": (pct(adapter, 0.99) / pct(bare_t, 0.99) - 1) * 100}
+        per_mode = {m: t.summary(bare_t, m) for m, t in zip(modes, timings, strict=True)}
+        return {"bare": summary(bare_t), "modes": per_mode, "load": _load()}
     finally:
         await bare.close_connection()
         await venue.close()
-        tmp.cleanup()
+        for store in stores:
+            await store.close()
+        for t in tmps:
+            t.cleanup()
 
 
-def run(n: int = 10_000, progress: Any = None, synchronous: str = "FULL") -> dict[str, Any]:
+def _load() -> str:
+    """The machine's load average (1, 5, 15 min) and core count, for the result's conditions."""
+    import os
+
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+async def table_store(n: int, conn: str) -> dict[str, Any]:
+    """The Table intent store's get + create (the executor's calls before a send) against Azurite on
+    loopback: a floor for Azure's figure (there each is a network round trip to the storage account)."""
+    import uuid
+
+    from azure.data.tables.aio import TableServiceClient
+
+    from shared.adapters.azure.table_intent_store import TableIntentStore
+    from shared.execution.orders import OrderState, client_order_id
+    from shared.execution.records import OrderRecord
+
+    name = "bench" + uuid.uuid4().hex[:12]
+    store = TableIntentStore.from_connection_string(conn, name)
+    now = int(time.time() * 1000)
+    ns: list[int] = []
+    try:
+        await store.ensure_table()
+        for i in range(n + 50):
+            intent = make_intent(2 * i, now, 0.0)
+            rec = OrderRecord(intent.event_id, client_order_id(intent.event_id), SYMBOL, intent, None)
+            rec.move(OrderState.SUBMITTED, "stored before sending", now)
+            t = time.perf_counter_ns()
+            assert await store.get(intent.event_id) is None
+            assert await store.create(rec)
+            if i >= 50:
+                ns.append(time.perf_counter_ns() - t)
+        return summary(ns)
+    finally:
+        await store.close()
+        async with TableServiceClient.from_connection_string(conn) as service:
+            await service.delete_table(name)
+
+
+AZURITE = "UseDevelopmentStorage=true"  # Azurite's well-known account, Table on 127.0.0.1:10002
+
+
+def run(n: int = 10_000, progress: Any = None, modes: tuple[str, ...] = ("FULL", "NORMAL"),
+        table_n: int = 1_000) -> dict[str, Any]:
+    """Bare call and one executor per SQLite mode, interleaved; then, if Azurite answers on
+    127.0.0.1:10002, the Table store's get + create on it (`table`; None when it does not)."""
     proc, url = start_fake()
     try:
-        return asyncio.run(measure(url, n, synchronous, progress))
+        out = asyncio.run(measure(url, n, modes, progress))
     finally:
         proc.terminate()
         proc.wait(10)
+    out["table"] = None
+    if table_n and _azurite_up():
+        if progress:
+            progress(f"  Table intent store on Azurite (loopback): {table_n:,} get + create")
+        out["table"] = asyncio.run(table_store(table_n, AZURITE))
+    return out
+
+
+def _azurite_up() -> bool:
+    import socket
+
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", 10002), timeout=0.5):
+        return True
+    return False
 
 
 if __name__ == "__main__":

@@ -4,8 +4,22 @@ One file, `intents.sqlite3`, two tables: `orders` (one row per intent: its recor
 state, a version) and `book` (one row: the position book as JSON, a version). A record and the
 book it changed are written in one transaction, so a crash leaves both or neither; each write
 checks the version it read (compare-and-set), so a second writer fails loudly (StaleRecord)
-instead of overwriting. `synchronous=FULL` by default: a commit is on disk before the order is
-sent (WAL makes that one fsync of the log); `NORMAL` survives a process crash but not a power cut.
+instead of overwriting. A new record is one statement (`INSERT ... ON CONFLICT DO NOTHING`: the
+primary key is the idempotency check), one implicit transaction, one commit.
+
+Durability (`synchronous`, the service's `MARKETFLOW_INTENT_SYNC`; see sqlite.org's PRAGMA
+synchronous and WAL pages): `FULL`, the default, fsyncs the WAL on every commit, so a record
+stored before its order was sent survives an OS crash or power loss of the node too. `NORMAL`
+does not fsync on commit: the commit is in the WAL file (the OS page cache) when the call
+returns, so it survives the process dying (SIGKILL, OOM, the pod's container killed), but a
+kernel crash or power loss may roll back the latest commits (the database stays consistent).
+Losing the record of an order already sent would let a redelivered intent be sent again.
+
+Checkpoints (copying the WAL back into the database, an fsync of each) are off the write path:
+the writing connection has `wal_autocheckpoint=0`, and a daemon thread with its own connection
+runs a PASSIVE checkpoint every `checkpoint_s` (it never blocks the writer; SQLite's C calls
+release the GIL). With SQLite's default (a checkpoint inside the commit that crosses 1,000 WAL
+pages), every ~100th intent paid one before its send: the store's p99.
 
 Records stay in the file after they are final (the idempotency key must outlive the order), so
 the file grows with the orders placed, on disk, not in memory: memory holds SQLite's page cache
@@ -15,9 +29,12 @@ the file grows with the orders placed, on disk, not in memory: memory holds SQLi
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+import threading
+import weakref
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from shared.execution.orders import FINAL
 from shared.execution.records import OrderRecord
@@ -25,6 +42,11 @@ from shared.execution.store import StaleRecord, book_state
 from shared.portfolio import PositionBook
 
 FILENAME = "intents.sqlite3"
+SYNC_MODES = ("FULL", "NORMAL")
+DEFAULT_SYNC = "FULL"
+CHECKPOINT_S = 1.0
+_PRAGMA_SYNC = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+log = logging.getLogger("marketflow.intent_store")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -48,19 +70,38 @@ CREATE TABLE IF NOT EXISTS book (
 class SqliteIntentStore:
     """`IntentStore` on SQLite. The async calls run the (brief, local) statements directly."""
 
-    def __init__(self, state_dir: str | Path, *, synchronous: Literal["FULL", "NORMAL"] = "FULL",
-                 cache_kib: int = 2048) -> None:
+    def __init__(self, state_dir: str | Path, *, synchronous: str = DEFAULT_SYNC, cache_kib: int = 2048,
+                 checkpoint_s: float = CHECKPOINT_S) -> None:
+        mode = synchronous.strip().upper()
+        if mode not in SYNC_MODES:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNC_MODES)}, got {synchronous!r}")
         directory = Path(state_dir)
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / FILENAME
-        # Autocommit mode: every write below opens its own BEGIN IMMEDIATE transaction.
+        # Autocommit mode: a lone statement is its own transaction; multi-statement writes BEGIN IMMEDIATE.
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.execute(f"PRAGMA synchronous={mode}")
+        self._db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpoint thread does it, off the write path
         self._db.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
         self._db.executescript(_SCHEMA)
         row = self._db.execute("SELECT version FROM book WHERE id = 1").fetchone()
         self._book_version = int(row[0]) if row else 0
+        self._stop = threading.Event()
+        self._checkpointer = threading.Thread(target=_checkpoint_every, name="intent-store-checkpoint", daemon=True,
+                                              args=(self.path, mode, checkpoint_s, self._stop))
+        self._checkpointer.start()
+        weakref.finalize(self, self._stop.set)  # a store dropped unclosed stops its thread too
+
+    @property
+    def synchronous(self) -> str:
+        """The mode the writing connection runs, read back from SQLite (`PRAGMA synchronous`)."""
+        return _PRAGMA_SYNC.get(int(self._db.execute("PRAGMA synchronous").fetchone()[0]), "?")
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """A PASSIVE checkpoint now, on the writing connection: (busy, WAL frames, frames copied back)."""
+        busy, frames, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(busy), int(frames), int(copied)
 
     async def get(self, intent_id: str) -> OrderRecord | None:
         row = self._db.execute("SELECT body, version FROM orders WHERE intent_id = ?", (intent_id,)).fetchone()
@@ -134,7 +175,27 @@ class SqliteIntentStore:
         return data
 
     async def close(self) -> None:
-        self._db.close()
+        self._stop.set()
+        self._checkpointer.join(5)
+        self._db.close()  # the last connection to close checkpoints the WAL into the database
 
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM orders").fetchone()[0])
+
+
+def _checkpoint_every(path: Path, mode: str, interval_s: float, stop: threading.Event) -> None:
+    """The checkpoint thread: its own connection, a PASSIVE checkpoint every `interval_s` until
+    `stop` (a checkpoint syncs the WAL and then the database in both FULL and NORMAL)."""
+    db: sqlite3.Connection | None = None
+    try:
+        while not stop.wait(interval_s):
+            try:
+                if db is None:
+                    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+                    db.execute(f"PRAGMA synchronous={mode}")
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            except sqlite3.Error as err:  # e.g. the directory went away under a test: try again later
+                log.debug("intent store checkpoint failed: %s", err)
+    finally:
+        if db is not None:
+            db.close()
