@@ -1,18 +1,24 @@
 """Executor latency against the fake Binance on loopback, beside python-binance's bare call.
 
 The fake (`tests/fake_binance.py`) runs in its own process on 127.0.0.1 with rate limits high
-enough never to throttle. Two contenders place the same orders (MARKET BUY ETHUSDT for 10 USDT,
-by `quoteOrderQty`), interleaved in blocks so drift hits both alike:
+enough never to throttle. The contenders place the same orders (MARKET BUY ETHUSDT for 10 USDT,
+by `quoteOrderQty`, then a MARKET SELL of the position), interleaved in blocks so drift hits all alike:
 
 - bare: `AsyncClient.create_order(...)` directly (python-binance 1.0.37, HMAC, FULL response);
   timed from the call to its parsed JSON.
-- executor: `Executor.on_intent(intent)` with the real pieces: the last look (`RiskEngine`), the
-  SQLite intent store (WAL, `synchronous` as given), `BinanceVenue` on the same python-binance
-  client (throttler, per-request headers, typed response), the book. Timed from the intent's
-  arrival to: the request about to be sent (after store write and python-binance's signing,
-  aiohttp's `on_request_start`: the executor's own path), the request fully written (the last
-  `on_request_headers_sent` / `on_request_chunk_sent`), the response parsed into a `VenueOrder`
-  (`BinanceVenue.submit` returned), and `on_intent` done (fill booked, record stored).
+- one executor per SQLite `synchronous` mode (FULL and NORMAL by default), each with its own
+  store, book and risk engine: `Executor.on_intent(intent)` with the real pieces: the last look
+  (`RiskEngine`), the SQLite intent store (WAL; the mode is read back from the store before
+  timing), `BinanceVenue` on the same python-binance client (throttler, per-request headers, typed
+  response), the book. Timed from the intent's arrival to: the request about to be sent (after
+  store write and python-binance's signing, aiohttp's `on_request_start`: the executor's own path),
+  the request fully written (the last `on_request_headers_sent` / `on_request_chunk_sent`), the
+  response parsed into a `VenueOrder` (`BinanceVenue.submit` returned), and `on_intent` done
+  (fill booked, record stored).
+
+Then, when Azurite answers on 127.0.0.1:10002, the Table intent store's get + create (what the
+executor does before a send with `MARKETFLOW_INTENT_STORE=table`) on it: a loopback figure, not
+Azure's (there each call is a network round trip to the storage account; not measurable here).
 
 Percentiles are over every timed order (no warm-up orders counted); the process's objects are
 frozen out of the cyclic GC while timing, as the executor does after start-up.

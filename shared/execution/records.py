@@ -38,6 +38,10 @@ class OrderRecord:
     reject_reason: str = ""
     sent_at: int | None = None           # wall ms when it was (about to be) sent
     etag: str | None = None              # the store's concurrency token of the version read
+    # The frozen intent's and request's JSON, made once per object: a record is written a few
+    # times per order (before the send, then with each change) and they never change.
+    _encoded: tuple[OrderIntent, str, OrderRequest | None, Any] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     def move(self, to: OrderState, cause: str, time: int) -> bool:
         """Take a transition (raises InvalidTransition when the table has none); False, and nothing
@@ -57,11 +61,18 @@ class OrderRecord:
         return {f.trade_id for f in self.fills}
 
     # -- (de)serialization: plain JSON, exact decimals as strings ----------------------------
+    def _frozen_parts(self) -> tuple[str, Any]:
+        done = self._encoded
+        if done is None or done[0] is not self.intent or done[2] is not self.request:
+            request = self.request.model_dump(mode="json") if self.request is not None else None
+            done = self._encoded = (self.intent, encode(self.intent).decode("utf-8"), self.request, request)
+        return done[1], done[3]
+
     def to_json(self) -> str:
+        intent, request = self._frozen_parts()
         return json.dumps({
             "intent_id": self.intent_id, "client_order_id": self.client_order_id, "symbol": self.symbol,
-            "intent": encode(self.intent).decode("utf-8"),
-            "request": self.request.model_dump(mode="json") if self.request is not None else None,
+            "intent": intent, "request": request,
             "state": self.state.value,
             "transitions": [[t.from_state.value, t.to_state.value, t.cause, t.time] for t in self.transitions],
             "venue_order_id": self.venue_order_id, "executed_qty": str(self.executed_qty),
