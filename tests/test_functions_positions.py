@@ -61,10 +61,26 @@ class Chain:
         return loaded[0].book
 
 
-@pytest.fixture
-def chain() -> Iterator[Chain]:
-    yield Chain()
+@pytest.fixture(params=["memory", pytest.param("azurite", marks=pytest.mark.azurite)])
+def chain(request: pytest.FixtureRequest) -> Iterator[Chain]:
+    """The chain on the in-memory store and on Blob documents on Azurite (the Functions' store in Azure)."""
+    if request.param == "memory":
+        yield Chain()
+        runtime.reset()
+        return
+    import contextlib
+    import uuid
+
+    from azure.storage.blob import BlobServiceClient
+
+    from shared.adapters.stores import documents_from_settings
+
+    container = f"chain-{uuid.uuid4().hex[:16]}"
+    yield Chain(documents_from_settings({"STATE_STORAGE": "UseDevelopmentStorage=true",
+                                         "STATE_STORAGE_CONTAINER": container}))
     runtime.reset()
+    with contextlib.suppress(Exception):
+        BlobServiceClient.from_connection_string("UseDevelopmentStorage=true").delete_container(container)
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,14 @@
 """Per-partition handler state survives a takeover: a crash mid-batch then a restart, and two
-instances taking each other's partitions, produce exactly one uninterrupted instance's outputs."""
+instances taking each other's partitions, produce exactly one uninterrupted instance's outputs.
+
+Each takeover test runs on the in-memory store and on the Blob document store on Azurite (what
+the Functions use in Azure: ETag compare-and-set), every instance with a client of its own."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 
 import azure.functions as func
 import pytest
@@ -21,8 +26,26 @@ from shared.pipeline.signals import SignalHandler
 
 ENV = {"MARKETFLOW_STRATEGY": "sma_cross", "MARKETFLOW_STRATEGY_PARAMS": "fast=10 slow=20"}
 BATCH = 50
+Stores = Callable[[], DocumentStore]
 
 
+@pytest.fixture(params=["memory", pytest.param("azurite", marks=pytest.mark.azurite)])
+def stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
+    """A new client of one shared store per call: the same object in memory; on Azurite a new
+    Blob client of one container, as each Function instance has its own."""
+    if request.param == "memory":
+        shared = InMemoryDocumentStore()
+        yield lambda: shared
+        return
+    from azure.storage.blob import BlobServiceClient
+
+    from shared.adapters.stores import documents_from_settings
+
+    container = f"partition-{uuid.uuid4().hex[:16]}"
+    yield lambda: documents_from_settings({"STATE_STORAGE": "UseDevelopmentStorage=true",
+                                           "STATE_STORAGE_CONTAINER": container})
+    with contextlib.suppress(Exception):
+        BlobServiceClient.from_connection_string("UseDevelopmentStorage=true").delete_container(container)
 
 
 def _metrics() -> telemetry.Metrics:
@@ -50,12 +73,12 @@ class Crash(BaseException):
     """The process dies (not an Exception: nothing catches it, as with a killed worker)."""
 
 
-def test_a_crash_mid_batch_then_a_restart_continues_exactly(bars_1m: list[Bar]) -> None:
+def test_a_crash_mid_batch_then_a_restart_continues_exactly(bars_1m: list[Bar], stores: Stores) -> None:
     klines = [b.to_kline() for b in bars_1m[:1500]]
     expected = uninterrupted(klines)
-    docs, publisher = InMemoryDocumentStore(), InMemoryPublisher()
+    publisher = InMemoryPublisher()
     batches = _batches(klines)
-    start_instance(docs, publisher)
+    start_instance(stores(), publisher)
     fn = trigger("signals")
     crash_at = 13
     for batch in batches[:crash_at]:
@@ -81,19 +104,20 @@ def test_a_crash_mid_batch_then_a_restart_continues_exactly(bars_1m: list[Bar]) 
         fn(batches[crash_at])
     assert handler is not None
 
-    start_instance(docs, publisher)  # another instance takes the partition: restores, then redelivery
+    start_instance(stores(), publisher)  # another instance takes the partition: restores, then redelivery
     for batch in batches[crash_at:]:
         fn(batch)
     assert publisher.events(topology.SIGNALS.name) == expected
     runtime.reset()
 
 
-def test_a_crash_after_publishing_before_saving_republishes_the_same_ids(bars_1m: list[Bar]) -> None:
+def test_a_crash_after_publishing_before_saving_republishes_the_same_ids(bars_1m: list[Bar],
+                                                                         stores: Stores) -> None:
     klines = [b.to_kline() for b in bars_1m[:1500]]
     expected = uninterrupted(klines)
-    docs, publisher = InMemoryDocumentStore(), InMemoryPublisher()
+    publisher = InMemoryPublisher()
     batches = _batches(klines)
-    start_instance(docs, publisher)
+    start_instance(stores(), publisher)
     fn = trigger("signals")
     for batch in batches[:10]:
         fn(batch)
@@ -106,7 +130,7 @@ def test_a_crash_after_publishing_before_saving_republishes_the_same_ids(bars_1m
     states.save = die  # type: ignore[method-assign]
     with pytest.raises(Crash):
         fn(batches[10])  # published, then died before the save
-    start_instance(docs, publisher)
+    start_instance(stores(), publisher)
     for batch in batches[10:]:
         fn(batch)
     published = publisher.events(topology.SIGNALS.name)
@@ -128,14 +152,13 @@ def _two_symbols(bars: Sequence[Bar]) -> tuple[list[Kline], list[Kline]]:
     return btc, eth
 
 
-def test_two_instances_taking_each_others_partitions_decide_as_one(bars_1m: list[Bar]) -> None:
+def test_two_instances_taking_each_others_partitions_decide_as_one(bars_1m: list[Bar], stores: Stores) -> None:
     btc, eth = _two_symbols(bars_1m[:1200])
-    docs = InMemoryDocumentStore()
     out_a, out_b = InMemoryPublisher(), InMemoryPublisher()
 
     def instance(publisher: InMemoryPublisher) -> runtime.SignalsConsumer:
         return runtime.SignalsConsumer(publisher=publisher, dead_letters=InMemoryDeadLetterSink(),
-                                       metrics=_metrics(), documents=docs, interval="1m",
+                                       metrics=_metrics(), documents=stores(), interval="1m",
                                        factory=lambda: runtime.signal_handler_from_settings(ENV))
 
     a, b = instance(out_a), instance(out_b)
