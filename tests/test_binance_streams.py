@@ -11,7 +11,7 @@ import pytest
 
 from aks_ingestor.settings import IngestSettings, SettingsError
 from shared.adapters.binance.stream_client import Backoff, ConnectionThrottle
-from shared.adapters.binance.stream_messages import MalformedMessage, Reconnect, StreamParser
+from shared.adapters.binance.stream_messages import MalformedMessage, Reconnect, StreamParser, trade_item
 from shared.adapters.binance.streams import (
     MAX_STREAMS_PER_CONNECTION,
     StreamKey,
@@ -20,7 +20,7 @@ from shared.adapters.binance.streams import (
     stream_keys,
     stream_url,
 )
-from shared.events import BookTicker, Kline, Trade
+from shared.events import BookTicker, Kline, Trade, encode
 from tests.binance_loopback import kline_payload, kline_rows
 
 
@@ -79,6 +79,34 @@ def test_parser_rejects_what_it_cannot_trust(frame: str, reason: str) -> None:
     parser = StreamParser([StreamKey("BTCUSDT", StreamKind.TRADE), StreamKey("ETHUSDT", StreamKind.TRADE)])
     with pytest.raises(MalformedMessage, match=reason):
         parser.parse(frame, 0)
+
+
+@pytest.mark.parametrize("trade_id, price, qty, time, maker", [
+    (7, "0.25", "4.0", 1, False), (0, "1e-8", "90000000", 0, True), (2**62, "123456.78", "0.00001", 10**13, True),
+])
+def test_a_trade_built_without_revalidation_equals_the_validated_one(trade_id: int, price: str, qty: str, time: int,
+                                                                     maker: bool) -> None:
+    key = StreamKey("BTCUSDT", StreamKind.TRADE)
+    item = trade_item(key, trade_id, price, qty, time, maker, True)
+    expected = Trade.create(symbol="BTCUSDT", trade_id=trade_id, price=float(price), quantity=float(qty),
+                            trade_time=time, is_buyer_maker=maker)
+    assert item.event == expected and item.event.model_dump() == expected.model_dump()
+    assert Trade.model_validate(item.event.model_dump()) == item.event
+    assert encode(item.event) == encode(expected)
+
+
+@pytest.mark.parametrize("symbol, args, reason", [
+    ("BTCUSDT", (-1, "1", "1", 1), "invalid trade_id"),
+    ("BTCUSDT", (1, "1", "1", -5), "invalid event_time"),
+    ("BTCUSDT", (1, "nan", "1", 1), "invalid price"),
+    ("BTCUSDT", (1, "1", "inf", 1), "invalid quantity"),
+    ("BTCUSDT", (1, "1", "0", 1), "invalid quantity"),
+    ("btcusdt", (1, "1", "1", 1), "invalid symbol"),
+])
+def test_out_of_range_trades_still_go_through_the_validator(symbol: str, args: tuple[int, str, str, int],
+                                                            reason: str) -> None:
+    with pytest.raises(MalformedMessage, match=reason):
+        trade_item(StreamKey(symbol, StreamKind.TRADE), *args, False, True)
 
 
 def test_backoff_is_jittered_exponential_and_capped() -> None:

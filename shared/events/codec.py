@@ -41,10 +41,14 @@ _adapter: TypeAdapter[Any] = TypeAdapter(AnyEvent)
 E = TypeVar("E", bound=Event)
 
 
+# json.dumps with these options builds a new encoder on every call; one shared encoder writes the
+# same bytes (it holds no state between calls) and saves that on every published event.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def encode(event: Event) -> bytes:
     """Canonical UTF-8 JSON of an event."""
-    return json.dumps(event.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return _CANONICAL.encode(event.model_dump(mode="json")).encode("utf-8")
 
 
 def _load(data: bytes | str) -> dict[str, Any]:

@@ -8,7 +8,9 @@ Non-final kline updates (`"x": false`) are not items: only closed klines are pub
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
@@ -16,8 +18,20 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 
 from shared.events import BookTicker, Event, Kline, Trade
+from shared.events.base import SCHEMA_VERSION, trusted
+from shared.events.ids import id_of
 
 from .streams import StreamKey, StreamKind
+
+
+_INF = float("inf")
+_SYMBOL = re.compile(r"[A-Z0-9]{1,20}")
+
+
+@functools.cache
+def _wire_symbol(symbol: str) -> bool:
+    """Whether `symbol` passes the events' symbol rule (checked once per stream, not per message)."""
+    return _SYMBOL.fullmatch(symbol) is not None
 
 
 class MalformedMessage(Exception):
@@ -79,8 +93,17 @@ def trade_item(key: StreamKey, trade_id: Any, price: Any, qty: Any, time: Any, b
     try:
         tid, t = int(trade_id), int(time)
         m_text, bm_text = _bool_text(buyer_maker), _bool_text(best_match)
-        event = Trade.create(symbol=key.symbol, trade_id=tid, price=float(price), quantity=float(qty), trade_time=t,
-                             is_buyer_maker=buyer_maker)
+        p, q = float(price), float(qty)
+        if tid >= 0 and t >= 0 and 0.0 < p < _INF and 0.0 < q < _INF and _wire_symbol(key.symbol):
+            # Every field checked as the model's validator would: build it without validating
+            # again (about 5x cheaper per trade; tests pin it equal to the validated event).
+            eid = id_of(f"trade\x1f{key.symbol}\x1f{tid}")
+            event = trusted(Trade, {"schema_version": SCHEMA_VERSION, "event_id": eid, "correlation_id": eid,
+                                    "event_time": t, "type": "trade", "symbol": key.symbol, "trade_id": tid,
+                                    "price": p, "quantity": q, "trade_time": t, "is_buyer_maker": buyer_maker})
+        else:  # out of range: the validator names the field
+            event = Trade.create(symbol=key.symbol, trade_id=tid, price=p, quantity=q, trade_time=t,
+                                 is_buyer_maker=buyer_maker)
         if not row:
             return Item(key, tid, event, "")
         quote = (Decimal(price) * Decimal(qty)).normalize()
