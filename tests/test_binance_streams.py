@@ -81,6 +81,17 @@ def test_parser_rejects_what_it_cannot_trust(frame: str, reason: str) -> None:
         parser.parse(frame, 0)
 
 
+def test_frames_are_json_exactly_as_json_loads_reads_them() -> None:
+    parser = StreamParser([StreamKey("BTCUSDT", StreamKind.TRADE)])
+    trade = json.dumps({"e": "trade", "s": "BTCUSDT", "t": 7, "p": "0.25", "q": "4.0", "T": 1, "m": False})
+    for frame in (trade, f" {trade}\n", trade.encode()):
+        item = parser.parse(frame, 0)
+        assert item is not None and not isinstance(item, Reconnect) and item.seq == 7
+    for frame in (trade + " x", trade + trade, "", " ", b"\xff"):
+        with pytest.raises(MalformedMessage, match="not JSON"):
+            parser.parse(frame, 0)
+
+
 @pytest.mark.parametrize("trade_id, price, qty, time, maker", [
     (7, "0.25", "4.0", 1, False), (0, "1e-8", "90000000", 0, True), (2**62, "123456.78", "0.00001", 10**13, True),
 ])

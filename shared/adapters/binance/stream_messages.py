@@ -23,7 +23,6 @@ from shared.events.ids import id_of
 
 from .streams import StreamKey, StreamKind
 
-
 _INF = float("inf")
 _SYMBOL = re.compile(r"[A-Z0-9]{1,20}")
 
@@ -32,6 +31,22 @@ _SYMBOL = re.compile(r"[A-Z0-9]{1,20}")
 def _wire_symbol(symbol: str) -> bool:
     """Whether `symbol` passes the events' symbol rule (checked once per stream, not per message)."""
     return _SYMBOL.fullmatch(symbol) is not None
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _loads(text: str | bytes) -> Any:
+    """`json.loads`, minus its whitespace scans for a frame that is exactly one JSON value (what
+    Binance sends); anything else goes through `json.loads` for its result or its error."""
+    if isinstance(text, str):
+        try:
+            obj, end = _DECODER.raw_decode(text)
+            if end == len(text):
+                return obj
+        except ValueError:
+            pass
+    return json.loads(text)
 
 
 class MalformedMessage(Exception):
@@ -129,7 +144,7 @@ class StreamParser:
         symbol, a missing or invalid field.
         """
         try:
-            obj = json.loads(text)
+            obj = _loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
             raise MalformedMessage(f"not JSON: {exc}") from None
         if not isinstance(obj, dict):
