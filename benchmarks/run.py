@@ -170,6 +170,14 @@ def _ingest(progress: Callable[[str], None]) -> str:
     return ingest_bench.render(ingest_bench.run(progress=progress))
 
 
+def _replay_process(progress: Callable[[str], None]) -> str:
+    from benchmarks import replay_process_bench
+
+    progress("replay as a whole process vs backtesting.py (about three minutes)...")
+    return replay_process_bench.render(replay_process_bench.run(progress=progress),
+                                       f"{datetime.now(UTC):%Y-%m-%d %H:%M}")
+
+
 def _executor_soak(progress: Callable[[str], None]) -> str:
     from benchmarks import executor_soak_bench
 
@@ -183,6 +191,7 @@ def _executor_soak(progress: Callable[[str], None]) -> str:
 # (`make bench BENCH=name`) rewrites only its own section of BENCHMARKS.md.
 SUITES: dict[str, Callable[[Callable[[str], None]], str]] = {
     "pipeline": _pipeline,
+    "replay_process": _replay_process,
     "emulator": _emulator,
     "up": _up,
     "risk": _risk,
