@@ -134,3 +134,11 @@ def test_the_lockstep_settler_reads_heads_only_once_checkpoints_caught_up(monkey
     hubs.heads_now["signals"]["0"] = 0  # an event where the settler did not look
     with pytest.raises(CliError, match="signals/0"):
         s.verify()
+
+
+def test_children_keep_the_risk_limits_replay_honours_and_nothing_that_points_elsewhere() -> None:
+    from shared.cli.up import child_env
+
+    env = child_env({"PATH": "/bin", "MARKETFLOW_RISK_MAX_SIGNAL_AGE_S": "30", "MARKETFLOW_VENUE": "binance",
+                     "MARKETFLOW_STATE_DB": "/x.db", "EVENTHUB": "Endpoint=sb://prod", "AzureWebJobsStorage": "x"})
+    assert env == {"PATH": "/bin", "MARKETFLOW_RISK_MAX_SIGNAL_AGE_S": "30"}

@@ -70,6 +70,14 @@ def emulator_connection(port: int) -> str:
             f"SharedAccessKey={EMULATOR_KEY};UseDevelopmentEmulator=true")
 
 
+def child_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment every child starts from: this one without the settings that would point a
+    part elsewhere (MARKETFLOW_*, EVENTHUB*, AzureWebJobs*), except the risk limits
+    (MARKETFLOW_RISK_*), which `marketflow replay` honours too (--risk still wins)."""
+    return {k: v for k, v in environ.items()
+            if k.startswith("MARKETFLOW_RISK_") or not k.startswith(("MARKETFLOW_", "EVENTHUB", "AzureWebJobs"))}
+
+
 class Status:
     """One status line, rewritten in place on a terminal, printed every few seconds elsewhere."""
 
@@ -268,7 +276,7 @@ def run_up(args: argparse.Namespace, status: Status) -> dict[str, Any]:
     work.mkdir(parents=True)
     stack = Stack(log_dir=work / "logs")
     py = sys.executable
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MARKETFLOW_", "EVENTHUB", "AzureWebJobs"))}
+    env = child_env(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     try:
         blob, queue, table = free_port(), free_port(), free_port()
