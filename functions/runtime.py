@@ -192,11 +192,11 @@ def signal_handler() -> SignalHandler:
 
 
 def risk_handler() -> RiskHandler:
-    global _risk_handler
+    """The handler `configure` installed (tests), else a new one from settings; the `risk`
+    Function itself keeps one per partition (RiskConsumer)."""
     with _lock:
-        if _risk_handler is None:
-            _risk_handler = risk_handler_from_settings()
-        return _risk_handler
+        configured = _risk_handler
+    return configured if configured is not None else risk_handler_from_settings()
 
 
 def metrics() -> telemetry.Metrics:
@@ -248,15 +248,56 @@ class SignalsConsumer:
         return StepResult(publish=(signal,) if signal is not None else ())
 
 
-def _record_approvals(m: telemetry.Metrics) -> None:
-    m.record_approvals(*risk_handler().engine.take_approvals())
+class RiskConsumer:
+    """The `risk` consumer of one process: a RiskHandler per partition (its engine's decided ids,
+    rate windows and last prices, `RiskEngine.snapshot`), saved after each batch with the dedup
+    window and restored when another instance processed the partition since, as for `signals`.
+    A symbol's signals all land on one partition, so per-symbol checks see every signal of their
+    symbol whoever owns it; the account and the trading state are the shared documents.
 
+    `handler` (tests) is one handler for every partition instead; `documents` None keeps the
+    state in memory only.
+    """
 
-def _risk_step(signal: Signal, delivery: Delivery) -> StepResult:
-    # A replayed signal is checked in event time (the engine's market clock); a live one now.
-    decision, intent = risk_handler().on_signal(signal, None if is_replay(delivery) else wall_ms())
-    return StepResult(publish=(intent,) if intent is not None else (),
-                      observe=(decision,) if decision is not None else ())
+    def __init__(self, *, publisher: Publisher, dead_letters: DeadLetterSink, metrics: telemetry.Metrics,
+                 documents: DocumentStore | None, factory: Callable[[], RiskHandler],
+                 handler: RiskHandler | None = None) -> None:
+        self.factory = factory
+        self.shared = handler
+        self.handlers: dict[str | None, RiskHandler] = {}
+        states = None if documents is None else PartitionStates(
+            documents, topology.SIGNALS.name, RISK_CONSUMER, snapshot=lambda p: self.handler(p).engine.snapshot(),
+            restore=self._restore)
+        self.processor: BatchProcessor[Signal] = BatchProcessor(
+            hub=topology.SIGNALS.name, consumer=RISK_CONSUMER, event_type=Signal, step_with_delivery=self._step,
+            publish_to=topology.ORDERS.name, publisher=publisher, dead_letters=dead_letters, metrics=metrics,
+            after_batch=self._record_approvals, partition_states=states)
+
+    def handler(self, partition: str | None) -> RiskHandler:
+        if self.shared is not None:
+            return self.shared
+        handler = self.handlers.get(partition)
+        if handler is None:
+            handler = self.handlers[partition] = self.factory()
+        return handler
+
+    def _restore(self, partition: str, state: dict[str, Any] | None) -> None:
+        handler = self.shared if self.shared is not None else self.factory()
+        if state is not None:
+            handler.engine.restore(state)
+        if self.shared is None:
+            self.handlers[partition] = handler
+
+    def _record_approvals(self, m: telemetry.Metrics) -> None:
+        for handler in [self.shared] if self.shared is not None else list(self.handlers.values()):
+            m.record_approvals(*handler.engine.take_approvals())
+
+    def _step(self, signal: Signal, delivery: Delivery) -> StepResult:
+        # A replayed signal is checked in event time (the engine's market clock); a live one now.
+        decision, intent = self.handler(delivery.partition_id).on_signal(
+            signal, None if is_replay(delivery) else wall_ms())
+        return StepResult(publish=(intent,) if intent is not None else (),
+                          observe=(decision,) if decision is not None else ())
 
 
 def signals_processor() -> BatchProcessor[Kline]:
@@ -272,14 +313,14 @@ def signals_processor() -> BatchProcessor[Kline]:
 
 
 def risk_processor() -> BatchProcessor[Signal]:
-    """signals -> RiskHandler.on_signal -> hub `orders`; decisions go to logs and metrics only."""
+    """signals -> RiskHandler.on_signal (one per partition) -> hub `orders`; decisions go to logs
+    and metrics only."""
     with _lock:
         proc = _processors.get(RISK_CONSUMER)
         if proc is None:
-            proc = _processors[RISK_CONSUMER] = BatchProcessor(
-                hub=topology.SIGNALS.name, consumer=RISK_CONSUMER, event_type=Signal, step_with_delivery=_risk_step,
-                publish_to=topology.ORDERS.name, publisher=publisher(), dead_letters=dead_letters(),
-                metrics=metrics(), after_batch=_record_approvals)
+            consumer = RiskConsumer(publisher=publisher(), dead_letters=dead_letters(), metrics=metrics(),
+                                    documents=documents(), factory=risk_handler_from_settings, handler=_risk_handler)
+            proc = _processors[RISK_CONSUMER] = consumer.processor
         return proc
 
 
