@@ -187,3 +187,36 @@ def test_without_a_snapshot_a_new_owner_starts_cold_and_waits_for_warm_indicator
         runtime.run(consumer.processor, batch)
     first = publisher.events(topology.SIGNALS.name)[0]
     assert first.event_time >= klines[300 + 20 - 1].close_time  # no signal before slow=20 bars
+
+
+def test_risk_after_a_takeover_remembers_its_rate_windows(stores: Stores) -> None:
+    """A second BUY 10 s after the first, with one order per symbol a minute: the instance that
+    took the partition over refuses it from the restored rate window; one with no saved state
+    (documents None, the control) approves it."""
+    from shared.events import Signal
+    from shared.pipeline.risk import RiskHandler
+    from shared.portfolio import AccountSnapshot
+    from shared.risk import RiskConfig, RiskEngine
+    from tests.factories import T0, kline, signal
+
+    flat = AccountSnapshot(cash=10_000.0, equity=10_000.0, peak_equity=10_000.0, day_start_equity=10_000.0,
+                           realized_pnl=0.0, positions={}, consecutive_losses=0, time=T0)
+
+    def handler() -> RiskHandler:
+        return RiskHandler(RiskEngine(RiskConfig(max_orders_per_minute_per_symbol=1)), lambda: flat)
+
+    def consumer(docs: DocumentStore | None, out: InMemoryPublisher) -> runtime.RiskConsumer:
+        return runtime.RiskConsumer(publisher=out, dead_letters=InMemoryDeadLetterSink(), metrics=_metrics(),
+                                    documents=docs, factory=handler)
+
+    first = signal(kline(T0))
+    second = Signal.create(symbol="BTCUSDT", strategy="sma_cross", side=first.side, price=7201.0,
+                           bar_open_time=T0 + 10_000, bar_close_time=T0 + 69_999,
+                           market_event_id="e" * 32, correlation_id="c" * 32)
+    out_a, out_b, out_cold = InMemoryPublisher(), InMemoryPublisher(), InMemoryPublisher()
+    runtime.run(consumer(stores(), out_a).processor, host_batch([first], first_sequence=0))
+    assert len(out_a.events(topology.ORDERS.name)) == 1
+    runtime.run(consumer(stores(), out_b).processor, host_batch([second], first_sequence=1))
+    assert out_b.events(topology.ORDERS.name) == []  # the restored window holds the first order
+    runtime.run(consumer(None, out_cold).processor, host_batch([second], first_sequence=1))
+    assert len(out_cold.events(topology.ORDERS.name)) == 1  # a cold engine would have sent it
