@@ -2,7 +2,7 @@
 
 Emitted: the OpenTelemetry instruments of shared/telemetry.py (Application Insights customMetrics,
 dotted names), the executor's Prometheus registry (rendered for real), and the ingestor's
-families (aks_ingestor/metrics.py, read from its source: rendering needs a running ingestor).
+families (aks_ingestor/metrics.py, rendered from an ingestor that is built but not run).
 Referenced: metric names in terraform/modules/alerts, bicep/modules/alerts.bicep, the workbook
 and helm/marketflow/dashboards. Azure's own platform metrics are listed apart, by name.
 """
@@ -52,14 +52,19 @@ def executor_emitted() -> set[str]:
 
 
 def ingestor_emitted() -> set[str]:
-    source = (infra.ROOT / "aks_ingestor" / "metrics.py").read_text()
-    prefix = re.search(r'PREFIX = "(\w+)"', source)
-    assert prefix, "aks_ingestor/metrics.py no longer defines PREFIX"
-    names = {prefix.group(1) + n for n in re.findall(r'(?:Family\(PREFIX \+ |counter\(|gauge\()"(\w+)"', source)}
-    for path in (infra.ROOT / "aks_ingestor").glob("*.py"):
-        for name in re.findall(r'Histogram\(\s*"(marketflow_\w+)"', path.read_text()):
-            names.update({f"{name}_bucket", f"{name}_sum", f"{name}_count"})
-    return names
+    """Rendered for real from an ingestor built (not run) with every stream kind subscribed."""
+    from aks_ingestor.ingestor import Ingestor
+    from aks_ingestor.metrics import render_metrics
+    from aks_ingestor.settings import IngestSettings
+    from aks_ingestor.sinks import InMemoryMalformedSink, PublisherSink
+
+    class NoPublisher:
+        def publish(self, hub: str, events: object) -> None:
+            raise AssertionError("nothing is published by rendering")
+
+    settings = IngestSettings(symbols=("BTCUSDT",), intervals=("1m",), trades=True, book_ticker=True, rest_url=None)
+    ingestor = Ingestor(settings, PublisherSink(NoPublisher()), InMemoryMalformedSink())
+    return prometheus_exposition_names(render_metrics(ingestor))
 
 
 def emitted() -> set[str]:
@@ -85,7 +90,11 @@ def test_the_emitted_sets_are_real() -> None:
     executor = executor_emitted()
     assert {"marketflow_executor_orders_total", "marketflow_executor_order_latency_seconds_bucket",
             "marketflow_executor_exchange_errors_total", "marketflow_executor_lease_held"} <= executor
-    assert {"marketflow_ingest_last_event_age_seconds", "marketflow_ingest_messages_total"} <= ingestor_emitted()
+    assert {"marketflow_ingest_last_event_age_seconds", "marketflow_ingest_messages_total",
+            "marketflow_ingest_reconnects_total", "marketflow_ingest_gaps_found_total",
+            "marketflow_ingest_backfilled_total", "marketflow_ingest_duplicates_dropped_total",
+            "marketflow_ingest_malformed_total", "marketflow_ingest_queue_overflows_total",
+            "marketflow_ingest_publish_seconds_bucket"} <= ingestor_emitted()
 
 
 def test_every_metric_an_alert_or_panel_names_is_emitted() -> None:
