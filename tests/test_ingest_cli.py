@@ -127,3 +127,46 @@ def test_service_without_symbols_is_one_clear_error(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("INGEST_SYMBOLS", raising=False)
     assert main() == 2
     assert capsys.readouterr().err.strip() == "aks_ingestor: error: INGEST_SYMBOLS is not set (e.g. BTCUSDT,ETHUSDT)"
+
+
+def test_service_to_the_emulator_flushes_what_it_holds_on_sigterm(tmp_path: Path) -> None:
+    """The real SDK against the emulator: a window longer than the test holds every bar in the
+    batcher (the metrics show them pending, none published); SIGTERM publishes them, in order."""
+    from emulator import BackgroundEmulator, from_hubs
+    from shared import topology
+    from shared.events import Kline, decode
+    from tests.emulator_support import receive
+
+    rows = kline_rows(N)
+    port = free_port()
+    with BackgroundEmulator(from_hubs(topology.HUBS.values()), port=0, health_port=0) as emu, \
+            InThread(StreamServer({"btcusdt@kline_1m": kline_records("BTCUSDT", rows)})) as servers:
+        e = env() | {"INGEST_SYMBOLS": "BTCUSDT", "INGEST_INTERVALS": "1m", "INGEST_SINK": "eventhub",
+                     "EVENTHUB": emu.connection_string(), "INGEST_DEADLETTER": f"dir:{tmp_path}",
+                     "INGEST_STREAM_URL": servers.stream.url, "INGEST_REST_URL": "", "INGEST_HTTP_PORT": str(port),
+                     "INGEST_STALE_TIMEOUT": "30", "INGEST_BATCH_WINDOW_MS": "600000", "INGEST_MAX_BATCH": "1000"}
+        proc = subprocess.Popen([sys.executable, "-m", "aks_ingestor"], cwd=ROOT, env=e, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            base = f"http://127.0.0.1:{port}"
+
+            def all_pending() -> bool:
+                try:
+                    return f"marketflow_ingest_pending {N}\n" in get(base + "/metrics")[1]
+                except urllib.error.URLError:  # not listening yet
+                    return False
+
+            wait_for(all_pending, 30.0)
+            status, text = get(base + "/metrics")
+            assert status == 200 and "marketflow_ingest_published_total 0\n" in text
+            assert get(base + "/readyz")[0] == 200
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            stdout, stderr = proc.communicate(timeout=40)
+        assert proc.returncode == 0, stderr
+        assert stdout.startswith(f"ingest: bars {N}, ")
+        got = receive(emu.connection_string(topology.MARKET_DATA.name), N, timeout=20.0)
+    bars = [decode(ev.body_as_str()) for ev in got]
+    assert all(isinstance(b, Kline) for b in bars)
+    assert [b.open_time for b in bars] == [int(r[0]) for r in rows]  # every bar once, in order
+    assert {ev.properties[b"marketflow.type"] for ev in got} == {b"kline"}
