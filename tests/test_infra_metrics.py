@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import infra
 
 from shared import telemetry
+from shared.events import Event
 
 ALERTS_TF = infra.TERRAFORM / "modules" / "alerts" / "main.tf"
 ALERTS_BICEP = infra.BICEP / "modules" / "alerts.bicep"
@@ -59,7 +61,7 @@ def ingestor_emitted() -> set[str]:
     from aks_ingestor.sinks import InMemoryMalformedSink, PublisherSink
 
     class NoPublisher:
-        def publish(self, hub: str, events: object) -> None:
+        def publish(self, hub: str, events: Sequence[Event], properties: Mapping[str, str] | None = None) -> None:
             raise AssertionError("nothing is published by rendering")
 
     settings = IngestSettings(symbols=("BTCUSDT",), intervals=("1m",), trades=True, book_ticker=True, rest_url=None)

@@ -134,7 +134,7 @@ def test_service_to_the_emulator_flushes_what_it_holds_on_sigterm(tmp_path: Path
     batcher (the metrics show them pending, none published); SIGTERM publishes them, in order."""
     from emulator import BackgroundEmulator, from_hubs
     from shared import topology
-    from shared.events import Kline, decode
+    from shared.events import Kline, decode_as
     from tests.emulator_support import receive
 
     rows = kline_rows(N)
@@ -166,7 +166,6 @@ def test_service_to_the_emulator_flushes_what_it_holds_on_sigterm(tmp_path: Path
         assert proc.returncode == 0, stderr
         assert stdout.startswith(f"ingest: bars {N}, ")
         got = receive(emu.connection_string(topology.MARKET_DATA.name), N, timeout=20.0)
-    bars = [decode(ev.body_as_str()) for ev in got]
-    assert all(isinstance(b, Kline) for b in bars)
+    bars = [decode_as(ev.body_as_str(), Kline) for ev in got]
     assert [b.open_time for b in bars] == [int(r[0]) for r in rows]  # every bar once, in order
     assert {ev.properties[b"marketflow.type"] for ev in got} == {b"kline"}
