@@ -43,6 +43,9 @@ class ExecutorMetrics:
                                  "owner_level)", registry=r)
         self.partitions = Gauge(f"{PREFIX}_consumer_partitions", "Partitions this replica's consumers own, by hub",
                                 ["hub"], registry=r)
+        self.daily_loss_used = Gauge(f"{PREFIX}_daily_loss_limit_used", "Share of the tighter daily loss limit "
+                                     "(risk daily_loss_limit / daily_loss_pct) lost since the UTC day's start: "
+                                     "1 sets REDUCING", registry=r)
         self.events = Counter(f"{PREFIX}_events", "Events consumed, by hub and outcome (ok, duplicate, "
                               "dead_letter)", ["hub", "outcome"], registry=r)
         self.trading_state.state(TradingState.ACTIVE.value)

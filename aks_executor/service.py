@@ -37,6 +37,7 @@ from shared.execution.paper import balances_of
 from shared.market import Bar
 from shared.portfolio import PositionBook
 from shared.risk import RiskConfig, RiskEngine
+from shared.risk.checks import daily_loss_used
 from shared.risk.reasons import Reason
 
 from .logs import correlation
@@ -157,3 +158,4 @@ class ExecutorService:
     def export_state(self) -> None:
         if self.metrics is not None:
             self.metrics.trading_state.state(self.engine.trading_state.value)
+            self.metrics.daily_loss_used.set(daily_loss_used(self.book.snapshot_account(), self.engine.config))

@@ -91,7 +91,8 @@ def test_the_emitted_sets_are_real() -> None:
     assert {"marketflow.events", "marketflow.dead_letters", "marketflow.trading_state"} <= otel_emitted()
     executor = executor_emitted()
     assert {"marketflow_executor_orders_total", "marketflow_executor_order_latency_seconds_bucket",
-            "marketflow_executor_exchange_errors_total", "marketflow_executor_lease_held"} <= executor
+            "marketflow_executor_exchange_errors_total", "marketflow_executor_lease_held",
+            "marketflow_executor_daily_loss_limit_used"} <= executor
     assert {"marketflow_ingest_last_event_age_seconds", "marketflow_ingest_messages_total",
             "marketflow_ingest_reconnects_total", "marketflow_ingest_gaps_found_total",
             "marketflow_ingest_backfilled_total", "marketflow_ingest_duplicates_dropped_total",
@@ -132,7 +133,8 @@ def test_each_alert_of_the_issue_exists_in_both_stacks() -> None:
         "order latency p99": "histogram_quantile(0.99",
         "no market data for 5 minutes": "marketflow.events",
         "trading state HALTED": "marketflow.trading_state",
-        "daily loss": "DAILY_LOSS_LIMIT",
+        "daily loss limit reached": "DAILY_LOSS_LIMIT",
+        "daily loss near its limit (80 %)": "max(marketflow_executor_daily_loss_limit_used) >= 0.8",
         "exchange ban": "EXCHANGE_BAN",
     }
     tf = ALERTS_TF.read_text()

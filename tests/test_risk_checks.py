@@ -583,3 +583,23 @@ def test_a_disabled_rate_limit_keeps_no_order_log() -> None:
         rates.record("BTCUSDT", t)
         assert rates.blocked("BTCUSDT", t) == 0
     assert not rates.global_window.times and rates.snapshot() == {"*": []}
+
+
+def test_daily_loss_used_is_the_share_of_the_tighter_limit() -> None:
+    from shared.portfolio import AccountSnapshot
+    from shared.risk import RiskConfig
+    from shared.risk.checks import daily_loss_breach, daily_loss_used
+
+    def account(equity: float) -> AccountSnapshot:
+        return AccountSnapshot(equity, equity, 1000.0, 1000.0, 0.0, {}, 0, 0)
+
+    pct = RiskConfig(daily_loss_limit=0.0, daily_loss_pct=10.0)  # 100 of 1000
+    assert daily_loss_used(account(1000.0), pct) == 0.0
+    assert daily_loss_used(account(1010.0), pct) == 0.0  # a gain
+    assert daily_loss_used(account(920.0), pct) == pytest.approx(0.8)
+    assert daily_loss_breach(account(920.0), pct) is None
+    assert daily_loss_used(account(900.0), pct) == pytest.approx(1.0)
+    assert daily_loss_breach(account(900.0), pct) is not None
+    both = RiskConfig(daily_loss_limit=50.0, daily_loss_pct=10.0)  # the absolute 50 is tighter
+    assert daily_loss_used(account(960.0), both) == pytest.approx(0.8)
+    assert daily_loss_used(account(900.0), RiskConfig(daily_loss_limit=0.0, daily_loss_pct=0.0)) == 0.0

@@ -83,6 +83,11 @@ var prometheusRules = [
     severity: 0
   }
   {
+    alert: 'daily-loss-near-limit'
+    expression: 'max(marketflow_executor_daily_loss_limit_used) >= 0.8'
+    severity: 1
+  }
+  {
     alert: 'market-data-stale'
     expression: 'max(marketflow_ingest_last_event_age_seconds) > 300'
     severity: 1

@@ -208,6 +208,19 @@ def daily_loss_breach(account: AccountSnapshot, cfg: RiskConfig) -> str | None:
     return None
 
 
+def daily_loss_used(account: AccountSnapshot, cfg: RiskConfig) -> float:
+    """Share of the tighter daily loss limit lost since the UTC day's start: 1.0 is where
+    `daily_loss_breach` sets REDUCING; 0.0 with no loss or both limits off. What the alerts watch."""
+    start = account.day_start_equity
+    loss = start - account.equity
+    limits = [cfg.daily_loss_limit] if cfg.daily_loss_limit > 0 else []
+    if cfg.daily_loss_pct > 0 and start > 0:
+        limits.append(start * cfg.daily_loss_pct / 100.0)
+    if loss <= 0 or not limits:
+        return 0.0
+    return loss / min(limits)
+
+
 def drawdown_breach(account: AccountSnapshot, cfg: RiskConfig) -> str | None:
     peak = account.peak_equity
     if cfg.max_drawdown_pct > 0 and peak > 0 and peak - account.equity >= peak * cfg.max_drawdown_pct / 100.0:

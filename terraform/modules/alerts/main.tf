@@ -36,6 +36,7 @@ locals {
     "executor-no-lease-holder" = { expression = "sum(marketflow_executor_lease_held) < 1", severity = 1 }
     "executor-halted"          = { expression = "max(marketflow_executor_trading_state{marketflow_executor_trading_state=\"HALTED\"}) == 1", severity = 1 }
     "exchange-ban"             = { expression = "sum(increase(marketflow_executor_exchange_errors_total{code=~\"418|429|-1003\"}[5m])) > 0", severity = 0 }
+    "daily-loss-near-limit"    = { expression = "max(marketflow_executor_daily_loss_limit_used) >= 0.8", severity = 1 }
     "market-data-stale"        = { expression = "max(marketflow_ingest_last_event_age_seconds) > 300", severity = 1 }
     "ingest-publish-failures"  = { expression = "increase(marketflow_ingest_write_failures_total[10m]) > 0", severity = 2 }
   }
