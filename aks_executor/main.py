@@ -23,10 +23,13 @@ from typing import Any
 
 from shared import telemetry, topology
 from shared.adapters.azure import BlobDeadLetterSink, EventHubPublisher
+from shared.adapters.azure.blob_documents import STATE_STORAGE_SETTING
 from shared.adapters.azure.keyvault import SecretResolver
 from shared.adapters.azure.settings import ConfigurationError, default_credential, resolve_connection
 from shared.adapters.azure.table_intent_store import INTENT_STORAGE_SETTING
 from shared.adapters.lease import Lease, LeaseKeeper
+from shared.adapters.stores import documents_from_settings
+from shared.adapters.trading_state import DocumentStateStore
 
 from . import logs
 from .app import ExecutorRuntime, Source
@@ -38,7 +41,7 @@ from .settings import ServiceSettings
 log = logging.getLogger("marketflow.executor")
 CHECKPOINT_SETTING = "CHECKPOINT_STORAGE"
 CONNECTION_SETTINGS = (topology.EVENTHUB_CONNECTION_SETTING, CHECKPOINT_SETTING, "DEADLETTER_STORAGE",
-                       INTENT_STORAGE_SETTING, telemetry.APPINSIGHTS_SETTING)
+                       INTENT_STORAGE_SETTING, STATE_STORAGE_SETTING, telemetry.APPINSIGHTS_SETTING)
 _KEY_PARTS = re.compile(r"(?:SharedAccessKey|AccountKey|SharedAccessSignature|InstrumentationKey)=([^;]+)",
                         re.IGNORECASE)
 
@@ -179,9 +182,14 @@ def build_runtime(settings: ServiceSettings, resolver: SecretResolver) -> Execut
     metrics = ExecutorMetrics()
     store = build_store(settings)
     remote_store = settings.intent_store == "table"
+    documents = documents_from_settings(os.environ)  # STATE_STORAGE: the shared trading state
+    if documents is None:
+        log.warning("no STATE_STORAGE: the trading state is this process's own; a halt from "
+                    "`marketflow trading-state` or the trading_state endpoint does not reach it")
     service = ExecutorService(publisher=publisher, dead_letters=BlobDeadLetterSink.from_settings(),
                               cash=settings.cash, commission=settings.commission, metrics=metrics, store=store,
                               restore=not remote_store,
+                              state_store=None if documents is None else DocumentStateStore(documents),
                               clock=(lambda intent: intent.event_time) if settings.clock == "event" else None)
     if settings.venue == "binance":
         binance_credentials_check(resolver)

@@ -36,7 +36,7 @@ from shared.execution import (
 from shared.execution.paper import balances_of
 from shared.market import Bar
 from shared.portfolio import PositionBook
-from shared.risk import RiskConfig, RiskEngine
+from shared.risk import RiskConfig, RiskEngine, StateStore
 from shared.risk.checks import daily_loss_used
 from shared.risk.reasons import Reason
 
@@ -60,7 +60,7 @@ class ExecutorService:
                  commission: float = 0.001, risk_config: RiskConfig | None = None,
                  clock: Callable[[OrderIntent], int] | None = None, metrics: ExecutorMetrics | None = None,
                  store: IntentStore | None = None, venue: Any | None = None, run: Runner[Any] = run_sync,
-                 restore: bool = True) -> None:
+                 restore: bool = True, state_store: StateStore | None = None) -> None:
         # Wall-clock ms in production (signal age and staleness are about now); a replay or a test
         # passes an event-time clock so the decisions are deterministic.
         self._clock = clock or (lambda _intent: int(time.time() * 1000))
@@ -72,7 +72,10 @@ class ExecutorService:
         # the lease is held (`restore=False`): until then the book is a fresh one with `cash`.
         fresh = PositionBook(cash=cash, trades_window=TRADES_WINDOW)
         self.book = run_sync(restore_book(self.store, lambda: fresh)) if restore else fresh
-        self.engine = RiskEngine(risk_config or RiskConfig())
+        # The trading state (kill switch, locks) in the document every Function instance reads
+        # (`state_store`, from STATE_STORAGE): a halt from `marketflow trading-state` or the
+        # `trading_state` endpoint reaches this last look within state_refresh_s.
+        self.engine = RiskEngine(risk_config or RiskConfig(), store=state_store)
         # The paper venue by default; a network venue (Binance) is handed in, its calls `run` on
         # the loop that owns its session.
         self.paper = venue is None

@@ -186,3 +186,34 @@ def test_table_intent_store_moves_the_account_with_the_lease(emu, tmp_path: Path
         for r in (a, b):
             if r is not None:
                 r.stop()
+
+
+def test_a_halt_from_the_cli_reaches_the_executors_last_look(emu, tmp_path: Path) -> None:
+    """STATE_STORAGE is the trading-state document every Function instance reads: `marketflow
+    trading-state halt` there makes the executor's last look refuse the next intent."""
+    import os
+    import subprocess
+    import sys
+
+    tag = uuid.uuid4().hex[:10]
+    state = {"STATE_STORAGE": "UseDevelopmentStorage=true", "STATE_STORAGE_CONTAINER": f"state-{tag}",
+             "MARKETFLOW_RISK_STATE_REFRESH_S": "0.5"}
+    a = Replica({**service_env(emu, tag), **state}, tmp_path / "a.log")
+    try:
+        wait_for(a.ready, 30.0)
+        env = {**os.environ, **state, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        env.pop("MARKETFLOW_RISK_STATE_FILE", None)
+        out = subprocess.run([sys.executable, "-m", "shared.cli", "trading-state", "halt", "--by", "ops:test",
+                              "--reason", "drill"], env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        time.sleep(1.5)  # past state_refresh_s
+        intent = trade_once(emu.connection_string(), 200)  # minutes of its own: ids unlike the other tests'
+
+        def decided() -> list[str]:
+            return [r["msg"] for r in a.records()
+                    if intent.event_id in r.get("msg", "") and "risk decision" in r.get("msg", "")]
+
+        (decision,) = wait_for(decided, 20.0)
+        assert "REJECTED TRADING_HALTED" in decision
+    finally:
+        a.stop()
