@@ -40,6 +40,8 @@ EVENTHUB_CONNECTION_SETTING = "EVENTHUB"
 DEAD_LETTER_CONTAINER = "dead-letter"
 # Blob container the Event Hubs checkpoint store uses (executor and replay consumers).
 CHECKPOINT_CONTAINER = "checkpoints"
+# Blob container of the shared documents (account snapshot, trading state, per-partition state).
+STATE_CONTAINER = "marketflow-state"
 
 
 def hub(name: str) -> Hub:

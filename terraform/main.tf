@@ -118,6 +118,7 @@ module "functions" {
   data_blob_endpoint           = module.storage.data_blob_endpoint
   staging_blob_endpoint        = module.storage.staging_blob_endpoint
   dead_letter_container_id     = module.storage.dead_letter_container_id
+  state_container_id           = module.storage.state_container_id
   eventhub_namespace_fqdn      = module.eventhubs.namespace_fqdn
   eventhub_staging_fqdn        = module.eventhubs_staging.namespace_fqdn
   eventhub_ids                 = module.eventhubs.hub_ids
@@ -154,6 +155,7 @@ module "aks" {
   lease_container_id         = module.storage.lease_container_id
   dead_letter_container_id   = module.storage.dead_letter_container_id
   data_account_id            = module.storage.data_account_id
+  state_container_id         = module.storage.state_container_id
   tags                       = local.tags
 }
 

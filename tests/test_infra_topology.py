@@ -84,6 +84,7 @@ def test_staging_disables_every_eventhub_trigger() -> None:
                     "local.disabled_settings"):
         assert setting in names
     assert module_locals["dead_letter_setting"] == "DEADLETTER_STORAGE__blobServiceUri"
+    assert module_locals["state_setting"] == "STATE_STORAGE__blobServiceUri"  # risk and positions need it
     assert module_locals["eventhub_setting"] == f"{topology.EVENTHUB_CONNECTION_SETTING}__fullyQualifiedNamespace"
     # staging: its own namespace and account, triggers off; production: triggers on.
     staging = module_locals["staging_settings"]
@@ -95,7 +96,8 @@ def test_storage_containers_are_the_topology() -> None:
     module_locals = infra.terraform_locals(infra.TERRAFORM / "modules" / "storage" / "main.tf")
     assert topology.DEAD_LETTER_CONTAINER in module_locals["data_containers"]
     assert topology.CHECKPOINT_CONTAINER in module_locals["data_containers"]
-    assert module_locals["staging_containers"] == [topology.DEAD_LETTER_CONTAINER]
+    assert topology.STATE_CONTAINER in module_locals["data_containers"]
+    assert module_locals["staging_containers"] == [topology.DEAD_LETTER_CONTAINER, topology.STATE_CONTAINER]
 
 
 def test_host_json() -> None:

@@ -204,6 +204,10 @@ resource leases 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-
   name: '${dataStorage.name}/default/leases'
 }
 
+resource stateContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  name: '${dataStorage.name}/default/marketflow-state'
+}
+
 resource deadLetters 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
   name: '${dataStorage.name}/default/dead-letter'
 }
@@ -277,6 +281,17 @@ resource intentsRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: dataStorage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', tableContributor)
+    principalId: identity[0].properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The shared trading state (kill switch) the executor's last look reads and its ban alarm writes.
+resource stateRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(stateContainer.id, identity[0].id, blobContributor)
+  scope: stateContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobContributor)
     principalId: identity[0].properties.principalId
     principalType: 'ServicePrincipal'
   }

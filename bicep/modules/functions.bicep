@@ -36,6 +36,7 @@ var disabledSettings = [for f in eventhubFunctions: 'AzureWebJobs.${f}.Disabled'
 var stickySettings = concat([
   'EVENTHUB__fullyQualifiedNamespace'
   'DEADLETTER_STORAGE__blobServiceUri'
+  'STATE_STORAGE__blobServiceUri'
   'AzureWebJobsStorage__accountName'
 ], disabledSettings)
 
@@ -92,6 +93,10 @@ var productionSettings = concat(commonSettings, [
     name: 'DEADLETTER_STORAGE__blobServiceUri'
     value: dataBlobEndpoint
   }
+  {
+    name: 'STATE_STORAGE__blobServiceUri'
+    value: dataBlobEndpoint
+  }
 ], productionDisabled)
 var stagingSettings = concat(commonSettings, [
   {
@@ -104,6 +109,10 @@ var stagingSettings = concat(commonSettings, [
   }
   {
     name: 'DEADLETTER_STORAGE__blobServiceUri'
+    value: stagingBlobEndpoint
+  }
+  {
+    name: 'STATE_STORAGE__blobServiceUri'
     value: stagingBlobEndpoint
   }
 ], stagingDisabled)
@@ -211,6 +220,10 @@ resource deadLetters 'Microsoft.Storage/storageAccounts/blobServices/containers@
   name: '${dataStorage.name}/default/dead-letter'
 }
 
+resource stateContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  name: '${dataStorage.name}/default/marketflow-state'
+}
+
 resource namespace 'Microsoft.EventHub/namespaces@2024-01-01' existing = {
   name: eventhubNamespaceName
 }
@@ -242,6 +255,16 @@ resource hostStorageRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
 resource deadLetterRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(deadLetters.id, app.id, blobContributor)
   scope: deadLetters
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobContributor)
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource stateRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(stateContainer.id, app.id, blobContributor)
+  scope: stateContainer
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobContributor)
     principalId: app.identity.principalId

@@ -17,9 +17,11 @@ var dataContainers = [
   'checkpoints'
   'capture'
   'leases'
+  'marketflow-state'
 ]
 var stagingContainers = [
   'dead-letter'
+  'marketflow-state'
 ]
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = [for name in accounts: {

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from shared import topology
 from shared.adapters.documents import DocumentConflict, Versioned, dumps
 
 from .settings import default_credential, resolve_connection
@@ -21,7 +22,7 @@ from .settings import default_credential, resolve_connection
 log = logging.getLogger(__name__)
 
 STATE_STORAGE_SETTING = "STATE_STORAGE"
-STATE_CONTAINER = "marketflow-state"
+STATE_CONTAINER = topology.STATE_CONTAINER
 
 
 class BlobDocumentStore:

@@ -20,6 +20,7 @@ variable "checkpoint_container_id" { type = string }
 variable "lease_container_id" { type = string }
 variable "dead_letter_container_id" { type = string }
 variable "data_account_id" { type = string }
+variable "state_container_id" { type = string }
 variable "tags" { type = map(string) }
 
 data "azurerm_client_config" "current" {}
@@ -177,6 +178,13 @@ resource "azurerm_role_assignment" "executor_lease" {
 resource "azurerm_role_assignment" "executor_intents" {
   scope                = var.data_account_id
   role_definition_name = "Storage Table Data Contributor"
+  principal_id         = azurerm_user_assigned_identity.service["executor"].principal_id
+}
+
+# The shared trading state (kill switch) the executor's last look reads and its ban alarm writes.
+resource "azurerm_role_assignment" "executor_state" {
+  scope                = var.state_container_id
+  role_definition_name = "Storage Blob Data Contributor"
   principal_id         = azurerm_user_assigned_identity.service["executor"].principal_id
 }
 

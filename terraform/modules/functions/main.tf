@@ -18,6 +18,7 @@ variable "staging_storage_account_id" { type = string }
 variable "data_blob_endpoint" { type = string }
 variable "staging_blob_endpoint" { type = string }
 variable "dead_letter_container_id" { type = string }
+variable "state_container_id" { type = string }
 variable "eventhub_namespace_fqdn" { type = string }
 variable "eventhub_staging_fqdn" { type = string }
 variable "eventhub_ids" { type = map(string) }
@@ -30,9 +31,11 @@ variable "app_insights_connection" {
 variable "tags" { type = map(string) }
 
 locals {
-  # shared/topology.py EVENTHUB_CONNECTION_SETTING, identity-based.
+  # shared/topology.py EVENTHUB_CONNECTION_SETTING, identity-based; STATE_STORAGE holds the shared
+  # documents (account snapshot, trading state, per-partition state; container marketflow-state).
   eventhub_setting    = "EVENTHUB__fullyQualifiedNamespace"
   dead_letter_setting = "DEADLETTER_STORAGE__blobServiceUri"
+  state_setting       = "STATE_STORAGE__blobServiceUri"
   disabled_settings   = [for f in var.eventhub_functions : "AzureWebJobs.${f}.Disabled"]
 
   # Travels with a swap: what the code does, not where it connects.
@@ -47,17 +50,20 @@ locals {
   production_settings = merge(local.common_settings, {
     (local.eventhub_setting)    = var.eventhub_namespace_fqdn
     (local.dead_letter_setting) = var.data_blob_endpoint
+    (local.state_setting)       = var.data_blob_endpoint
   }, { for s in local.disabled_settings : s => "false" })
 
   staging_settings = merge(local.common_settings, {
     (local.eventhub_setting)    = var.eventhub_staging_fqdn
     (local.dead_letter_setting) = var.staging_blob_endpoint
+    (local.state_setting)       = var.staging_blob_endpoint
   }, { for s in local.disabled_settings : s => "true" })
 
   # Slot-sticky: stay with their slot through a swap.
   sticky_settings = concat([
     local.eventhub_setting,
     local.dead_letter_setting,
+    local.state_setting,
     "AzureWebJobsStorage__accountName",
   ], local.disabled_settings)
 
@@ -159,6 +165,12 @@ resource "azurerm_role_assignment" "host_storage" {
 
 resource "azurerm_role_assignment" "dead_letters" {
   scope                = var.dead_letter_container_id
+  role_definition_name = "Storage Blob Data Contributor"
+  principal_id         = azurerm_linux_function_app.main.identity[0].principal_id
+}
+
+resource "azurerm_role_assignment" "state" {
+  scope                = var.state_container_id
   role_definition_name = "Storage Blob Data Contributor"
   principal_id         = azurerm_linux_function_app.main.identity[0].principal_id
 }

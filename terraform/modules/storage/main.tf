@@ -17,8 +17,8 @@ locals {
   }
   # shared/topology.py DEAD_LETTER_CONTAINER and CHECKPOINT_CONTAINER, the Capture target, and
   # the executor's single-writer lease (MARKETFLOW_LEASE=blob, container `leases`).
-  data_containers    = ["dead-letter", "checkpoints", "capture", "leases"]
-  staging_containers = ["dead-letter"]
+  data_containers    = ["dead-letter", "checkpoints", "capture", "leases", "marketflow-state"]
+  staging_containers = ["dead-letter", "marketflow-state"]
 }
 
 resource "azurerm_storage_account" "main" {
@@ -127,6 +127,10 @@ output "dead_letter_container_id" {
 
 output "lease_container_id" {
   value = azurerm_storage_container.data["leases"].id
+}
+
+output "state_container_id" {
+  value = azurerm_storage_container.data["marketflow-state"].id
 }
 
 output "checkpoint_container_id" {
