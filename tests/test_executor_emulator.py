@@ -163,23 +163,23 @@ def test_table_intent_store_moves_the_account_with_the_lease(emu, tmp_path: Path
     b = None
     try:
         wait_for(a.ready, 30.0)
-        time.sleep(1.0)
+        time.sleep(3.0)  # the receivers start at the latest event: let their links open (slow under load)
         first = trade_once(emu.connection_string(), 100)  # minutes of its own: ids unlike the other test's
-        (filled,) = wait_for(lambda: reports_for(emu, first), 20.0)
+        (filled,) = wait_for(lambda: reports_for(emu, first), 40.0)
         assert filled.status is OrderStatus.FILLED
         a.proc.send_signal(signal.SIGTERM)
         assert a.proc.wait(timeout=15) == 0
         b = Replica({**service_env(emu, tag), **table, "MARKETFLOW_STATE_DIR": str(tmp_path / "state-b")},
                     tmp_path / "b.log")
         wait_for(b.ready, 30.0, step=0.05)
-        time.sleep(1.0)
+        time.sleep(3.0)  # the receivers start at the latest event: let their links open (slow under load)
         second = trade_once(emu.connection_string(), 110)
 
         def refused() -> list[str]:
             return [r["msg"] for r in b.records()
                     if second.event_id in r.get("msg", "") and "risk decision" in r.get("msg", "")]
 
-        (decision,) = wait_for(refused, 20.0)
+        (decision,) = wait_for(refused, 40.0)
         assert decision.endswith("REJECTED POSITION_OPEN")
         assert not (tmp_path / "state-b" / "intents.sqlite3").exists()
     finally:
@@ -206,14 +206,14 @@ def test_a_halt_from_the_cli_reaches_the_executors_last_look(emu, tmp_path: Path
         out = subprocess.run([sys.executable, "-m", "shared.cli", "trading-state", "halt", "--by", "ops:test",
                               "--reason", "drill"], env=env, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
-        time.sleep(1.5)  # past state_refresh_s
+        time.sleep(3.0)  # past state_refresh_s, and the receivers' links open
         intent = trade_once(emu.connection_string(), 200)  # minutes of its own: ids unlike the other tests'
 
         def decided() -> list[str]:
             return [r["msg"] for r in a.records()
                     if intent.event_id in r.get("msg", "") and "risk decision" in r.get("msg", "")]
 
-        (decision,) = wait_for(decided, 20.0)
+        (decision,) = wait_for(decided, 40.0)
         assert "REJECTED TRADING_HALTED" in decision
     finally:
         a.stop()
