@@ -178,6 +178,13 @@ def _replay_process(progress: Callable[[str], None]) -> str:
                                        f"{datetime.now(UTC):%Y-%m-%d %H:%M}")
 
 
+def _cold_start(progress: Callable[[str], None]) -> str:
+    from benchmarks import cold_start_bench
+
+    progress("cold start: import function_app as fresh processes...")
+    return cold_start_bench.render(cold_start_bench.run(progress=progress), f"{datetime.now(UTC):%Y-%m-%d %H:%M}")
+
+
 def _executor_soak(progress: Callable[[str], None]) -> str:
     from benchmarks import executor_soak_bench
 
@@ -197,6 +204,7 @@ SUITES: dict[str, Callable[[Callable[[str], None]], str]] = {
     "risk": _risk,
     "ingest": _ingest,
     "executor": _executor,
+    "cold_start": _cold_start,
     "executor_soak": _executor_soak,
 }
 RESULTS = Path(__file__).parent / "results"
