@@ -23,7 +23,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import azure.functions as func
 
@@ -204,6 +204,39 @@ def metrics() -> telemetry.Metrics:
         return _metrics if _metrics is not None else telemetry.setup(service_name=SERVICE_NAME).metrics
 
 
+H = TypeVar("H")
+
+
+class PerPartition(Generic[H]):
+    """One handler per partition (`factory` builds each), or `shared`, one for every partition
+    (tests); `install` puts a restored (or, with None, a cold) handler in place after a takeover."""
+
+    def __init__(self, factory: Callable[[], H], shared: H | None, restore: Callable[[H, dict[str, Any]], None]
+                 ) -> None:
+        self.factory = factory
+        self.shared = shared
+        self.handlers: dict[str | None, H] = {}
+        self._restore = restore
+
+    def get(self, partition: str | None) -> H:
+        if self.shared is not None:
+            return self.shared
+        handler = self.handlers.get(partition)
+        if handler is None:
+            handler = self.handlers[partition] = self.factory()
+        return handler
+
+    def install(self, partition: str, state: dict[str, Any] | None) -> None:
+        handler = self.shared if self.shared is not None else self.factory()
+        if state is not None:
+            self._restore(handler, state)
+        if self.shared is None:
+            self.handlers[partition] = handler
+
+    def all(self) -> list[H]:
+        return [self.shared] if self.shared is not None else list(self.handlers.values())
+
+
 class SignalsConsumer:
     """The `signals` consumer of one process: a SignalHandler per partition, whose state (with the
     dedup window and the last sequence number) is saved after each batch and restored when
@@ -217,31 +250,17 @@ class SignalsConsumer:
     def __init__(self, *, publisher: Publisher, dead_letters: DeadLetterSink, metrics: telemetry.Metrics,
                  documents: DocumentStore | None, interval: str, factory: Callable[[], SignalHandler],
                  handler: SignalHandler | None = None) -> None:
-        self.factory = factory
-        self.shared = handler
-        self.handlers: dict[str | None, SignalHandler] = {}
+        self.partitions = PerPartition(factory, handler, lambda h, state: h.restore(state))
         states = None if documents is None else PartitionStates(
             documents, topology.MARKET_DATA.name, SIGNALS_CONSUMER, snapshot=lambda p: self.handler(p).snapshot(),
-            restore=self._restore)
+            restore=self.partitions.install)
         self.processor: BatchProcessor[Kline] = BatchProcessor(
             hub=topology.MARKET_DATA.name, consumer=SIGNALS_CONSUMER, event_type=Kline, step_with_delivery=self._step,
             publish_to=topology.SIGNALS.name, publisher=publisher, dead_letters=dead_letters, metrics=metrics,
             skip_other_types=True, interval=interval, partition_states=states)
 
     def handler(self, partition: str | None) -> SignalHandler:
-        if self.shared is not None:
-            return self.shared
-        handler = self.handlers.get(partition)
-        if handler is None:
-            handler = self.handlers[partition] = self.factory()
-        return handler
-
-    def _restore(self, partition: str, state: dict[str, Any] | None) -> None:
-        handler = self.shared if self.shared is not None else self.factory()
-        if state is not None:
-            handler.restore(state)
-        if self.shared is None:
-            self.handlers[partition] = handler
+        return self.partitions.get(partition)
 
     def _step(self, kline: Kline, delivery: Delivery) -> StepResult:
         signal = self.handler(delivery.partition_id).on_kline(kline)
@@ -262,34 +281,20 @@ class RiskConsumer:
     def __init__(self, *, publisher: Publisher, dead_letters: DeadLetterSink, metrics: telemetry.Metrics,
                  documents: DocumentStore | None, factory: Callable[[], RiskHandler],
                  handler: RiskHandler | None = None) -> None:
-        self.factory = factory
-        self.shared = handler
-        self.handlers: dict[str | None, RiskHandler] = {}
+        self.partitions = PerPartition(factory, handler, lambda h, state: h.engine.restore(state))
         states = None if documents is None else PartitionStates(
             documents, topology.SIGNALS.name, RISK_CONSUMER, snapshot=lambda p: self.handler(p).engine.snapshot(),
-            restore=self._restore)
+            restore=self.partitions.install)
         self.processor: BatchProcessor[Signal] = BatchProcessor(
             hub=topology.SIGNALS.name, consumer=RISK_CONSUMER, event_type=Signal, step_with_delivery=self._step,
             publish_to=topology.ORDERS.name, publisher=publisher, dead_letters=dead_letters, metrics=metrics,
             after_batch=self._record_approvals, partition_states=states)
 
     def handler(self, partition: str | None) -> RiskHandler:
-        if self.shared is not None:
-            return self.shared
-        handler = self.handlers.get(partition)
-        if handler is None:
-            handler = self.handlers[partition] = self.factory()
-        return handler
-
-    def _restore(self, partition: str, state: dict[str, Any] | None) -> None:
-        handler = self.shared if self.shared is not None else self.factory()
-        if state is not None:
-            handler.engine.restore(state)
-        if self.shared is None:
-            self.handlers[partition] = handler
+        return self.partitions.get(partition)
 
     def _record_approvals(self, m: telemetry.Metrics) -> None:
-        for handler in [self.shared] if self.shared is not None else list(self.handlers.values()):
+        for handler in self.partitions.all():
             m.record_approvals(*handler.engine.take_approvals())
 
     def _step(self, signal: Signal, delivery: Delivery) -> StepResult:
