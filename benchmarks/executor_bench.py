@@ -179,6 +179,7 @@ async def measure(base_url: str, n: int, modes: tuple[str, ...], progress: Any) 
             if got != mode:
                 raise RuntimeError(f"the {mode} store runs synchronous={got}")
         warm = 200
+        load_start = _load()
         bare_t: list[int] = []
         timings = [Timings() for _ in modes]
         seq = 0
@@ -238,7 +239,7 @@ async def measure(base_url: str, n: int, modes: tuple[str, ...], progress: Any) 
             gc.unfreeze()
         bare_t = bare_t[:n]
         per_mode = {m: t.summary(bare_t, m) for m, t in zip(modes, timings, strict=True)}
-        return {"bare": summary(bare_t), "modes": per_mode, "load": _load()}
+        return {"bare": summary(bare_t), "modes": per_mode, "load": f"{load_start} -> {_load()}"}
     finally:
         await bare.close_connection()
         await venue.close()
@@ -249,14 +250,14 @@ async def measure(base_url: str, n: int, modes: tuple[str, ...], progress: Any) 
 
 
 def _load() -> str:
-    """The machine's load average (1, 5, 15 min) and core count, for the result's conditions."""
+    """The machine's load averages (1, 5, 15 min), for the result's conditions."""
     import os
 
     try:
         one, five, fifteen = os.getloadavg()
     except OSError:
         return "unknown"
-    return f"{one:.2f} / {five:.2f} / {fifteen:.2f} on {os.cpu_count()} cores"
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
 
 
 async def table_store(n: int, conn: str) -> dict[str, Any]:
