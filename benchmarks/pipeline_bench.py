@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import gc
 import io
+import os
 import statistics
 import tempfile
 import time
@@ -156,4 +157,5 @@ def run(repeats: int = 5, progress: Callable[[str], None] = print) -> dict[str, 
         "samples": rates,
         "ratio_pipeline_vs_backtesting": med["full_pipeline"] / med["backtesting_py"],
         "ratio_bare_loop_vs_pipeline": med["bare_loop"] / med["full_pipeline"],
+        "load": os.getloadavg(),
     }

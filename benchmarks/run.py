@@ -40,7 +40,8 @@ def render_pipeline(pipe: dict[str, Any]) -> str:
     lines = [
         "## Replay throughput",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. "
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (load average {pipe['load'][0]:.2f} on a shared "
+        "machine). "
         f"The bundled BTCUSDT 1m sample repeated to {pipe['bars']:,} bars (times shifted), `sma_cross` 10/20, "
         f"cash 10000, commission 0.002, long-only; {pipe['repeats']} runs each.",
         "",
