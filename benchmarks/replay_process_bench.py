@@ -4,7 +4,8 @@ Both read the same headerless kline CSV (the bundled BTCUSDT 1m sample repeated,
 two sizes, 86,400 and 259,200 bars; each run is a fresh process, timed from spawn to exit, the
 contenders and sizes interleaved round after round. The measure is the marginal rate, bars added
 over the time they add, (259,200 - 86,400) / the median over rounds of (time at 259,200 - time at
-86,400), on wall time and on CPU time: interpreter start and imports cancel out. Each process prints its own phase times (MarketFlow:
+86,400), on wall time and on CPU time: interpreter start and imports cancel out. Each process
+prints its own phase times (MarketFlow:
 load, replay, report; the script: load, run), kept per run and reported as medians.
 """
 
