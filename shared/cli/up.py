@@ -81,8 +81,9 @@ def child_env(environ: Mapping[str, str]) -> dict[str, str]:
 class Status:
     """One status line, rewritten in place on a terminal, printed every few seconds elsewhere."""
 
-    def __init__(self, stream: Any = sys.stderr) -> None:
-        self._stream = stream
+    def __init__(self, stream: Any = None) -> None:
+        # sys.stderr as it is now, not as it was at import (a test's capture may have closed that one)
+        self._stream = stream = sys.stderr if stream is None else stream
         self._tty = bool(getattr(stream, "isatty", lambda: False)())
         self._last = 0.0
 
