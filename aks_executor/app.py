@@ -47,11 +47,16 @@ class Source:
 
 
 def to_delivery(event: Any, partition_id: str) -> Delivery:
-    """An azure-eventhub `EventData` as the batch loop's transport-neutral `Delivery`."""
+    """An azure-eventhub `EventData` as the batch loop's transport-neutral `Delivery`, with its
+    application properties (keys arrive as bytes; values are kept as they are: the trace
+    context getter and the property readers take bytes)."""
     enqueued = event.enqueued_time
+    props = {k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k): v
+             for k, v in (event.properties or {}).items()}
     return Delivery(body=event.body_as_str(encoding="utf-8").encode("utf-8"), partition_id=partition_id,
                     partition_key=event.partition_key, sequence_number=event.sequence_number,
-                    offset=str(event.offset), enqueued_time=int(enqueued.timestamp() * 1000) if enqueued else None)
+                    offset=str(event.offset), enqueued_time=int(enqueued.timestamp() * 1000) if enqueued else None,
+                    properties=props)
 
 
 def is_displacement(error: BaseException) -> bool:

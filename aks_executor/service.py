@@ -7,6 +7,11 @@
 - `market-data` (consumer group `executor`): prices feed the risk engine's market state (price
   band, staleness) and, on the paper venue, fill the working orders at the next bar's open.
 
+Tracing: each order's handling span is remembered (bounded, in memory) by intent id, so the fill
+the paper venue reports while a later kline is handled continues the order's trace, not the
+kline's (`StepResult.trace_parents`); after a restart a working order's fill falls back to the
+kline's trace.
+
 The executor core books the fills of its own orders into the position book (the exact account
 layer 2 checks) and saves the book with the order's record in the intent store. The book is
 loaded from that store at start (`store`: SQLite under a state dir, or Table storage; without
@@ -16,8 +21,12 @@ one, an in-memory store that does not survive the process).
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanContext
 
 from shared import topology
 from shared.adapters.deadletter import DeadLetterSink
@@ -47,6 +56,7 @@ if TYPE_CHECKING:
 
 CONSUMER = "executor"
 TRADES_WINDOW = 1_000  # closed round trips the service's book keeps in memory
+ORDER_TRACES = 10_000  # span contexts of the newest orders kept to continue their fills' traces
 T = TypeVar("T")
 # Runs one executor call to its end from a batch's worker thread: `run_sync` for the paper venue
 # (it never waits), or a hop onto the event loop that owns a network venue's session.
@@ -91,10 +101,16 @@ class ExecutorService:
             hub=topology.MARKET_DATA.name, consumer=CONSUMER, event_type=Kline, step=self._on_kline,
             publish_to=topology.EXECUTIONS.name, publisher=publisher, dead_letters=dead_letters)
         self._last_open: dict[str, int] = {}
+        self._order_traces: OrderedDict[str, SpanContext] = OrderedDict()  # intent id -> its span
         self.metrics = metrics
 
     def _on_intent(self, intent: OrderIntent) -> StepResult:
         started = time.perf_counter()
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            self._order_traces[intent.event_id] = span
+            while len(self._order_traces) > ORDER_TRACES:
+                self._order_traces.popitem(last=False)
         with correlation(intent.correlation_id, intent.event_id):
             # The paper venue and a local store never wait: the async core runs on this thread.
             outcome = self._run(self.executor.on_intent(intent, self._clock(intent)))
@@ -117,7 +133,8 @@ class ExecutorService:
                 reports.extend(self._run(self.executor.on_order_update(update, bar.open_time)))
         self.book.mark(bar.symbol, bar.close, bar.close_time)
         self.engine.on_market(bar.symbol, bar.close, bar.close_time)
-        return StepResult(publish=tuple(reports))
+        parents = {r.event_id: ctx for r in reports if (ctx := self._order_traces.get(r.intent_id)) is not None}
+        return StepResult(publish=tuple(reports), trace_parents=parents)
 
     async def recover(self, now: int | None = None) -> Reconciled:
         """Take over the account: reload the book from the store (another replica may have written

@@ -19,7 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Protocol
 
-from shared import topology
+from opentelemetry.trace import SpanKind
+
+from shared import telemetry, topology
 from shared.adapters.binance.stream_messages import Item
 from shared.adapters.binance.streams import StreamKey, StreamKind
 from shared.adapters.deadletter import DeadLetter, DeadLetterSink
@@ -58,7 +60,14 @@ class PublisherSink:
         self.hub = hub
 
     def write(self, items: Sequence[Item]) -> None:
-        self.publisher.publish(self.hub, [i.event for i in items])
+        # One PRODUCER span per published batch roots the trace of every decision its events
+        # lead to (the publisher writes its traceparent into each event). A span per event
+        # would multiply spans by the trade and book-ticker rate for nothing a trace needs.
+        with telemetry.tracer().start_as_current_span(
+                f"{self.hub} publish", kind=SpanKind.PRODUCER,
+                attributes={"messaging.system": "eventhubs", "messaging.destination.name": self.hub,
+                            "messaging.batch.message_count": len(items)}):
+            self.publisher.publish(self.hub, [i.event for i in items])
 
     def last_seq(self, key: StreamKey) -> tuple[int, int] | None:
         return None

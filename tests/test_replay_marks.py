@@ -21,6 +21,7 @@ from shared.adapters import Delivery, InMemoryDeadLetterSink, InMemoryPublisher
 from shared.adapters.account import AccountStore, CachedAccount, StoredPositions
 from shared.adapters.documents import InMemoryDocumentStore
 from shared.adapters.processing import is_replay, replay_of
+from shared.adapters.tracing import TRACEPARENT, without_trace
 from shared.data import read_klines
 from shared.events import ExecutionReport, Fill, OrderIntent, OrderStatus, Side, Signal
 from shared.portfolio import PositionBook
@@ -56,7 +57,9 @@ def test_signals_of_replayed_klines_carry_the_mark_to_risk(publisher: InMemoryPu
     trigger("signals")(host_batch(klines, replay=replay))
     signals = publisher.events(topology.SIGNALS.name)
     assert len(signals) == 14
-    assert publisher.properties[topology.SIGNALS.name] == [{"replay": "true"} if replay else {}] * len(signals)
+    props = publisher.properties[topology.SIGNALS.name]
+    assert [without_trace(p) for p in props] == [{"replay": "true"} if replay else {}] * len(signals)
+    assert all(TRACEPARENT in p for p in props)  # and each the trace of the kline it came from
 
 
 def test_a_replayed_signal_is_approved_in_event_time_and_its_order_stays_marked(
@@ -70,7 +73,7 @@ def test_a_replayed_signal_is_approved_in_event_time_and_its_order_stays_marked(
     trigger("risk")(host_batch([first], properties=None))
     orders = publisher.events(topology.ORDERS.name)
     assert [o.signal_id for o in orders if isinstance(o, OrderIntent)] == [first.event_id]
-    assert publisher.properties[topology.ORDERS.name] == [{"replay": "true"}]
+    assert [without_trace(p) for p in publisher.properties[topology.ORDERS.name]] == [{"replay": "true"}]
     # Unmarked, the same 2020 signal is checked against the wall clock: too old to trade.
     runtime.reset()
     runtime.configure(publisher=publisher, dead_letters=InMemoryDeadLetterSink(),

@@ -40,7 +40,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry import trace
+from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Tracer
 
 from shared import telemetry, topology
 from shared.events import Event, EventDecodeError, Kline, RiskDecision, decode, decode_as, encode
@@ -51,6 +52,7 @@ from .deadletter import DeadLetter, DeadLetterSink
 from .documents import DocumentConflict
 from .partition_state import PartitionStates
 from .publisher import PROP_EVENT_TYPE, PROP_INTERVAL, Publisher, PublishError
+from .tracing import incoming, properties_of
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +126,10 @@ class StepResult:
 
     publish: tuple[Event, ...] = ()
     observe: tuple[Event, ...] = ()
+    # Output event id -> the span context it continues, when not the handled event's own span
+    # (the executor's fill of an order, reported while handling a later kline, continues the
+    # order's trace).
+    trace_parents: Mapping[str, SpanContext] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -253,7 +259,7 @@ class BatchProcessor(Generic[E]):
                 attributes={"messaging.system": "eventhubs", "messaging.destination.name": self.hub,
                             "messaging.consumer.group.name": self.consumer,
                             "messaging.batch.message_count": len(deliveries)}) as span:
-            outcome = self._process(deliveries)
+            outcome = self._process(deliveries, tracer)
             span.set_attribute("marketflow.published", len(outcome.published))
             span.set_attribute("marketflow.dead_letters", len(outcome.dead_letters))
             return outcome
@@ -282,7 +288,7 @@ class BatchProcessor(Generic[E]):
             return f"interval:{event.interval}"
         return event
 
-    def _process(self, deliveries: Sequence[Delivery]) -> BatchOutcome:
+    def _process(self, deliveries: Sequence[Delivery], tracer: Tracer) -> BatchOutcome:
         outcome = BatchOutcome(received=len(deliveries))
         if self._begin is not None:
             self._begin()  # raises: nothing was done, the batch is retried
@@ -299,7 +305,9 @@ class BatchProcessor(Generic[E]):
             last_seq = self._last_seq.get(pid)
         done: list[str] = []
         staged: dict[tuple[str | None, str], str] = {}  # (partition, id) -> digest, this batch
-        replays: list[str | None] = []  # each published output's `replay` mark (its input's)
+        # each published output's properties: the trace context it continues, its input's `replay` mark
+        out_props: list[dict[str, str]] = []
+        batch_span = trace.get_current_span()
         for delivery in deliveries:
             skip = self._skip_reason(delivery.properties)
             if skip is not None:
@@ -309,61 +317,62 @@ class BatchProcessor(Generic[E]):
             if last_seq is not None and seq is not None and seq <= last_seq and delivery.partition_id == pid:
                 outcome.duplicates += 1  # handled and published by whoever saved the state
                 continue
-            try:
-                decoded = self._decode(delivery.body)
-            except EventDecodeError as exc:
-                outcome.dead_letters.append(self._dead_letter(delivery, exc, None, DECODE))
-                continue
-            if isinstance(decoded, str):
-                outcome.skipped[decoded] = outcome.skipped.get(decoded, 0) + 1
-                continue
-            event = decoded
-            event_id = event.event_id
-            digest = body_digest(delivery.body)
-            key = (delivery.partition_id, event_id)
-            result = self._pending.get(event_id) if self._cache_outputs else None
-            if result is None:
-                known = staged.get(key) or self.window(delivery.partition_id).get(event_id)
-                if known == digest:
-                    outcome.duplicates += 1
-                    continue
-                if known is not None:
-                    conflict = IdConflict(f"event id {event_id} was already seen with different content")
-                    outcome.dead_letters.append(self._dead_letter(delivery, conflict, event_id, conflict.reason))
-                    continue
-                staged[key] = digest
+            with self._event_span(delivery, batch_span, tracer) as span:
                 try:
-                    result = self._run_step(event, delivery)
-                except EventFault as exc:
-                    outcome.dead_letters.append(self._dead_letter(delivery, exc, event_id, exc.reason))
+                    decoded = self._decode(delivery.body)
+                except EventDecodeError as exc:
+                    outcome.dead_letters.append(self._dead_letter(delivery, exc, None, DECODE))
                     continue
-                except TRANSIENT:
-                    raise
-                except Exception as exc:  # a bug in a handler: keep the event, count it, go on
-                    outcome.handler_errors += 1
-                    outcome.dead_letters.append(self._dead_letter(
-                        delivery, exc, event_id, HANDLER_ERROR, stack=traceback.format_exc()))
+                if isinstance(decoded, str):
+                    outcome.skipped[decoded] = outcome.skipped.get(decoded, 0) + 1
                     continue
-                too_large = self._too_large(result)
-                if too_large is not None:
-                    outcome.dead_letters.append(self._dead_letter(delivery, too_large, event_id, too_large.reason))
-                    continue
-                if self._cache_outputs:
-                    self._remember(event_id, result)
-            else:
-                staged[key] = digest
-            done.append(event_id)
-            outcome.ok += 1
-            outcome.published.extend(result.publish)
-            replays.extend([replay_of(delivery)] * len(result.publish))
-            outcome.observed.extend(result.observe)
+                event = decoded
+                event_id = event.event_id
+                digest = body_digest(delivery.body)
+                key = (delivery.partition_id, event_id)
+                result = self._pending.get(event_id) if self._cache_outputs else None
+                if result is None:
+                    known = staged.get(key) or self.window(delivery.partition_id).get(event_id)
+                    if known == digest:
+                        outcome.duplicates += 1
+                        continue
+                    if known is not None:
+                        conflict = IdConflict(f"event id {event_id} was already seen with different content")
+                        outcome.dead_letters.append(self._dead_letter(delivery, conflict, event_id, conflict.reason))
+                        continue
+                    staged[key] = digest
+                    try:
+                        result = self._run_step(event, delivery)
+                    except EventFault as exc:
+                        outcome.dead_letters.append(self._dead_letter(delivery, exc, event_id, exc.reason))
+                        continue
+                    except TRANSIENT:
+                        raise
+                    except Exception as exc:  # a bug in a handler: keep the event, count it, go on
+                        outcome.handler_errors += 1
+                        outcome.dead_letters.append(self._dead_letter(
+                            delivery, exc, event_id, HANDLER_ERROR, stack=traceback.format_exc()))
+                        continue
+                    too_large = self._too_large(result)
+                    if too_large is not None:
+                        outcome.dead_letters.append(self._dead_letter(delivery, too_large, event_id, too_large.reason))
+                        continue
+                    if self._cache_outputs:
+                        self._remember(event_id, result)
+                else:
+                    staged[key] = digest
+                done.append(event_id)
+                outcome.ok += 1
+                outcome.published.extend(result.publish)
+                out_props.extend(self._output_properties(result, delivery, span))
+                outcome.observed.extend(result.observe)
 
         for record in outcome.dead_letters:
             self._dead_letters.put(record)  # raises: the batch is retried, the record rewritten
         if outcome.published:
             if self.publish_to is None:
                 raise RuntimeError(f"{self.consumer} produced events but publishes to no hub")
-            self._publish(outcome.published, replays)  # raises: batch retried
+            self._publish(outcome.published, out_props)  # raises: batch retried
         if self._commit is not None:
             self._commit()  # after publishing: see the module docstring; raises: batch retried
         for (partition_id, event_id), digest in staged.items():
@@ -380,22 +389,51 @@ class BatchProcessor(Generic[E]):
         self._record(outcome)
         return outcome
 
-    def _publish(self, events: list[Event], replays: list[str | None]) -> None:
-        """Publish the outputs in order; those of a replayed input carry its `replay` property, so
-        the next stage checks them in event time too (runs of equal marks are one publish)."""
+    def _publish(self, events: list[Event], props: list[dict[str, str]]) -> None:
+        """Publish the outputs in order, each with its properties: the trace context of the span
+        it came from and, for a replayed input, its `replay` mark (so the next stage checks it in
+        event time too). Runs of equal properties (the outputs of one input) are one publish."""
         assert self.publish_to is not None
-        if not any(replays):
-            self._publisher.publish(self.publish_to, events)
-            return
         start = 0
         for i in range(1, len(events) + 1):
-            if i == len(events) or replays[i] != replays[start]:
-                mark = replays[start]
-                if mark is None:
-                    self._publisher.publish(self.publish_to, events[start:i])
-                else:
-                    self._publisher.publish(self.publish_to, events[start:i], properties={PROP_REPLAY: mark})
+            if i == len(events) or props[i] != props[start]:
+                self._publisher.publish(self.publish_to, events[start:i], properties=props[start] or None)
                 start = i
+
+    def _event_span(self, delivery: Delivery, batch_span: Span, tracer: Tracer) -> Any:
+        """One span per handled event, a child of the context its properties carry (so the trace
+        of a decision continues across the hubs), linked to this batch's span; an event that
+        carries no context is a child of the batch span instead."""
+        parent = incoming(delivery.properties)
+        batch = batch_span.get_span_context()
+        attributes: dict[str, Any] = {"messaging.system": "eventhubs", "messaging.destination.name": self.hub,
+                                      "messaging.consumer.group.name": self.consumer}
+        if delivery.partition_id is not None:
+            attributes["messaging.destination.partition.id"] = delivery.partition_id
+        if delivery.sequence_number is not None:
+            attributes["messaging.eventhubs.message.sequence_number"] = delivery.sequence_number
+        if parent is None:
+            return tracer.start_as_current_span(f"{self.consumer} handle", kind=SpanKind.CONSUMER,
+                                                attributes=attributes)
+        return tracer.start_as_current_span(
+            f"{self.consumer} handle", context=trace.set_span_in_context(trace.NonRecordingSpan(parent)),
+            kind=SpanKind.CONSUMER, attributes=attributes, links=[Link(batch)] if batch.is_valid else None)
+
+    @staticmethod
+    def _output_properties(result: StepResult, delivery: Delivery, span: Span) -> list[dict[str, str]]:
+        """The properties of each output of one handled event (see `_publish`)."""
+        if not result.publish:
+            return []
+        own = properties_of(span.get_span_context())
+        mark = replay_of(delivery)
+        out: list[dict[str, str]] = []
+        for event in result.publish:
+            parent = result.trace_parents.get(event.event_id)
+            props = properties_of(parent) if parent is not None else dict(own)
+            if mark is not None:
+                props[PROP_REPLAY] = mark
+            out.append(props)
+        return out
 
     def _run_step(self, event: E, delivery: Delivery) -> StepResult:
         if self._step is not None:

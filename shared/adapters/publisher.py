@@ -4,7 +4,9 @@ The Python Event Hubs output binding cannot set a partition key, and per-symbol 
 the strategies and the executor rely on, so every producer publishes through this module:
 `EventHubPublisher` in Azure (azure-eventhub SDK, one producer client per hub per process) and
 `InMemoryPublisher` in tests and in-process runs. Both refuse a hub that is not in the topology
-and an event without a partition key, so a typo cannot publish into nowhere.
+and an event without a partition key, so a typo cannot publish into nowhere. Both add the
+current span's W3C trace context (`traceparent`, `tracestate`) to what they publish unless the
+caller's `properties` already carry one (shared.adapters.tracing).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Protocol
 
 from shared import topology
 from shared.events import Event
+
+from .tracing import with_current_trace
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,7 @@ class InMemoryPublisher:
 
     def publish(self, hub: str, events: Sequence[Event], properties: Mapping[str, str] | None = None) -> None:
         groups = group_by_partition_key(hub, events)  # validates everything before recording
+        properties = with_current_trace(properties)
         self.calls += 1
         for key, group in groups.items():
             self.published.setdefault(hub, []).extend(group)

@@ -145,12 +145,19 @@ class Pacer:
 def replay(events: Iterator[Replayed], producer: Any, *, source: str, speed: float | None,
            progress: Any = None) -> int:
     """Send `events` in order: consecutive events with the same key and due together share a batch."""
+    from shared import telemetry
+    from shared.adapters.tracing import new_trace, without_trace
+
+    tracer = telemetry.tracer()
     pacer = Pacer(speed)
     sent = 0
     batch = None
     batch_key: Any = object()
     for ev in events:
-        ev.data.properties = {**(ev.data.properties or {}), REPLAY_PROPERTY: source}
+        # Each replayed event starts a trace of its own (the captured traceparent is dropped).
+        trace_props = new_trace(tracer, "replay publish",
+                                {"messaging.system": "eventhubs", "marketflow.replay": source})
+        ev.data.properties = {**without_trace(ev.data.properties or {}), **trace_props, REPLAY_PROPERTY: source}
         due_now = speed is None
         if batch is not None and (ev.partition_key != batch_key or not due_now):
             producer.send_batch(batch)

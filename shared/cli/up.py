@@ -373,10 +373,13 @@ def host_latency(status_url: str) -> dict[str, Any]:
 
 def _event_data(event: Any) -> Any:
     """The publisher's own wire form, marked as replayed history (checked in event time)."""
+    from shared import telemetry
     from shared.adapters.azure import to_event_data
+    from shared.adapters.tracing import new_trace
 
     data = to_event_data(event)
     data.properties["replay"] = "up"
+    data.properties.update(new_trace(telemetry.tracer(), "up publish", {"messaging.system": "eventhubs"}))
     return data
 
 

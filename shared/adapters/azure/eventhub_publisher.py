@@ -18,6 +18,7 @@ from shared.adapters.publisher import (
 )
 from shared.events import Event, encode
 
+from ..tracing import with_current_trace
 from .settings import ConfigurationError, default_credential, resolve_connection
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ class EventHubPublisher:
         if not events:
             return
         groups = group_by_partition_key(hub, events)
+        properties = with_current_trace(properties)  # the trace this publish continues
         client = self._client(hub)
         try:
             for key, group in groups.items():
