@@ -362,7 +362,7 @@ def positions_marks_processor() -> BatchProcessor[Kline]:
                 hub=topology.MARKET_DATA.name, consumer=POSITIONS_CONSUMER, event_type=Kline, step=step,
                 publish_to=None, publisher=publisher(), dead_letters=dead_letters(), metrics=metrics(),
                 begin=book.begin, commit=book.commit, cache_outputs=False, skip_other_types=True,
-                interval=interval())
+                interval=interval(), name=POSITIONS_MARKS)
         return proc
 
 

@@ -1,9 +1,17 @@
 """OpenTelemetry traces and metrics for every MarketFlow process, set up once.
 
-Locally nothing is exported (no collector is needed to run or test anything); in Azure, where
-`APPLICATIONINSIGHTS_CONNECTION_STRING` is set (a Key Vault reference in the app settings), the
-Azure Monitor distro exports traces, metrics and logs. The connection string is handed to the
-distro and never logged or echoed.
+Who exports, one rule (`exporter_for`), so nothing is exported twice:
+
+* `functions_worker`: in the Functions process (`FUNCTIONS_WORKER_RUNTIME=python`) with
+  `PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY=true`, the Python worker itself calls the Azure
+  Monitor distro's `configure_azure_monitor` at its init, before it imports the app (host.json
+  `"telemetryMode": "OpenTelemetry"` makes the host export OpenTelemetry too). We then never call
+  it again: our meters and tracer come from the global providers the worker set.
+* `azure_monitor`: anywhere else with `APPLICATIONINSIGHTS_CONNECTION_STRING` set (a Key Vault
+  reference in the app settings): we configure the distro, once.
+* `none`: locally, nothing is exported (no collector is needed to run or test anything).
+
+The connection string is handed to the distro and never logged or echoed.
 
 The counters are the pipeline's business metrics. Handlers and replay keep plain ints or lists on
 their hot paths and hand them over in bulk (`Metrics.add_many`, `Metrics.record_outputs`): one
@@ -46,6 +54,23 @@ FILLS = "marketflow.fills"
 DEAD_LETTERS = "marketflow.dead_letters"
 HANDLER_ERRORS = "marketflow.handler_errors"
 TRADING_STATE = "marketflow.trading_state"
+BATCH_DURATION = "marketflow.batch_duration"
+EVENT_AGE = "marketflow.event_age"
+WORKER_RUNTIME_SETTING = "FUNCTIONS_WORKER_RUNTIME"
+WORKER_TELEMETRY_SETTING = "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"
+Exporter = Literal["none", "azure_monitor", "functions_worker"]
+
+# Histograms of every consumer (shared.adapters.processing.BatchProcessor), in seconds, with the
+# attributes `hub`, `consumer` (consumer group), `function` (the Function's name, or the
+# executor's consumer) and `partition` (partition id, "none" when the transport gave none);
+# batch durations also carry `outcome` (ok, or retry when the batch raised to be retried).
+# event_age is the lag figure the consumer-lag alert watches (max over 5 minutes).
+HISTOGRAMS: dict[str, tuple[str, str, tuple[float, ...]]] = {
+    BATCH_DURATION: ("s", "time to process one batch, by hub, consumer, function, partition and outcome",
+                     (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)),
+    EVENT_AGE: ("s", "event age when handled (enqueued time to handled), by hub, consumer, function and partition",
+                (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)),
+}
 
 COUNTERS: dict[str, tuple[str, str]] = {
     EVENTS: ("{event}", "events consumed, by hub, consumer and outcome (ok, duplicate, dead_letter)"),
@@ -88,6 +113,19 @@ class Metrics:
         self._state = meter.create_gauge(
             TRADING_STATE, unit="{level}",
             description="risk trading state: 0 ACTIVE, 1 REDUCING, 2 HALTED, by state and lock source")
+        self._histograms = {name: meter.create_histogram(name, unit=unit, description=desc,
+                                                         explicit_bucket_boundaries_advisory=list(bounds))
+                            for name, (unit, desc, bounds) in HISTOGRAMS.items()}
+
+    def record_batch(self, seconds: float, attributes: Attributes) -> None:
+        """One batch's processing time (`BATCH_DURATION`)."""
+        self._histograms[BATCH_DURATION].record(max(seconds, 0.0), attributes=dict(attributes))
+
+    def record_event_ages(self, ages_s: Iterable[float], attributes: Attributes) -> None:
+        """The age of each handled event of one batch (`EVENT_AGE`); clock skew is clamped to 0."""
+        histogram, attrs = self._histograms[EVENT_AGE], dict(attributes)
+        for age in ages_s:
+            histogram.record(max(age, 0.0), attributes=attrs)
 
     def set_trading_state(self, level: int, state: str, source: str = "none") -> None:
         """Record the risk engine's effective trading state (alert on level > 0)."""
@@ -179,7 +217,7 @@ def _decision_key(d: RiskDecision) -> tuple[Any, ...]:
 class Telemetry:
     """What `setup` built for this process."""
 
-    exporter: Literal["none", "azure_monitor"]
+    exporter: Exporter
     service_name: str
     meter_provider: Any
     tracer_provider: Any
@@ -202,6 +240,17 @@ def _configure_azure_monitor(**kwargs: Any) -> None:
     configure_azure_monitor(**kwargs)
 
 
+def _true(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes")
+
+
+def exporter_for(env: Mapping[str, str]) -> Exporter:
+    """Who exports this process's telemetry (see the module docstring)."""
+    if env.get(WORKER_RUNTIME_SETTING, "").strip().lower() == "python" and _true(env.get(WORKER_TELEMETRY_SETTING)):
+        return "functions_worker"
+    return "azure_monitor" if env.get(APPINSIGHTS_SETTING, "").strip() else "none"
+
+
 def setup(*, service_name: str | None = None, metric_readers: Sequence[MetricReader] = (),
           environ: Mapping[str, str] | None = None) -> Telemetry:
     """Set up traces and metrics once per process; later calls return the first setup.
@@ -215,15 +264,22 @@ def setup(*, service_name: str | None = None, metric_readers: Sequence[MetricRea
         env = os.environ if environ is None else environ
         name = service_name or env.get(SERVICE_NAME_SETTING) or DEFAULT_SERVICE_NAME
         resource = Resource.create({SERVICE_NAME: name})
-        connection_string = env.get(APPINSIGHTS_SETTING, "").strip()
-        if connection_string:
+        exporter = exporter_for(env)
+        if exporter == "functions_worker":
+            # The worker configured the distro before importing us; configuring it again would
+            # add a second exporter pipeline (every span and metric sent twice).
+            meter_provider: Any = otel_metrics.get_meter_provider()
+            tracer_provider: Any = trace.get_tracer_provider()
+            if metric_readers:
+                log.warning("telemetry: metric readers ignored, the Functions worker owns the meter provider")
+        elif exporter == "azure_monitor":
+            connection_string = env.get(APPINSIGHTS_SETTING, "").strip()
             # logger_name: the distro exports only the "marketflow" logger's records; module logs
             # already reach Application Insights through the Functions host, and must not twice.
             _configure_azure_monitor(connection_string=connection_string, resource=resource,
                                      metric_readers=list(metric_readers), logger_name=INSTRUMENTATION_NAME)
-            meter_provider: Any = otel_metrics.get_meter_provider()
-            tracer_provider: Any = trace.get_tracer_provider()
-            exporter: Literal["none", "azure_monitor"] = "azure_monitor"
+            meter_provider = otel_metrics.get_meter_provider()
+            tracer_provider = trace.get_tracer_provider()
         else:
             meter_provider = MeterProvider(resource=resource, metric_readers=list(metric_readers))
             tracer_provider = TracerProvider(resource=resource)
@@ -231,7 +287,6 @@ def setup(*, service_name: str | None = None, metric_readers: Sequence[MetricRea
                 otel_metrics.set_meter_provider(meter_provider)
                 trace.set_tracer_provider(tracer_provider)
                 _globals_set = True
-            exporter = "none"
         metrics = Metrics(meter_provider.get_meter(INSTRUMENTATION_NAME))
         _state = Telemetry(exporter=exporter, service_name=name, meter_provider=meter_provider,
                            tracer_provider=tracer_provider, metrics=metrics)
@@ -254,7 +309,8 @@ def tracer() -> trace.Tracer:
 
 
 def collect_counts(reader: MetricReader) -> dict[tuple[str, frozenset[tuple[str, Any]]], int]:
-    """Current totals of a pull reader (e.g. InMemoryMetricReader): {(metric, attributes): value}.
+    """Current totals of a pull reader (e.g. InMemoryMetricReader): {(metric, attributes): value},
+    for the counters and gauges (histograms are skipped).
 
     For tests and end-of-run summaries; counters are cumulative, so these are totals so far.
     """
@@ -266,8 +322,11 @@ def collect_counts(reader: MetricReader) -> dict[tuple[str, frozenset[tuple[str,
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 for point in metric.data.data_points:
+                    value = getattr(point, "value", None)
+                    if value is None:
+                        continue  # a histogram: not a count (read its points directly)
                     key = (metric.name, frozenset((point.attributes or {}).items()))
-                    out[key] = out.get(key, 0) + int(point.value)
+                    out[key] = out.get(key, 0) + int(value)
     return out
 
 

@@ -30,7 +30,7 @@ PROM_NAME = re.compile(r"marketflow_[a-z_]+")
 
 
 def otel_emitted() -> set[str]:
-    return set(telemetry.COUNTERS) | {telemetry.TRADING_STATE}
+    return set(telemetry.COUNTERS) | {telemetry.TRADING_STATE} | set(telemetry.HISTOGRAMS)
 
 
 def prometheus_exposition_names(text: str) -> set[str]:
@@ -128,6 +128,7 @@ def test_each_alert_of_the_issue_exists_in_both_stacks() -> None:
         "function failures": "requests/failed",
         "dead-lettered events": "marketflow.dead_letters",
         "event age / consumer lag": "marketflow_ingest_last_event_age_seconds",
+        "Functions and executor consumer lag (event age)": "marketflow.event_age",
         "executor order errors by code": "marketflow_executor_exchange_errors_total",
         "executor rejections": 'outcome=~\\"REJECTED|RISK_REJECTED\\"',
         "order latency p99": "histogram_quantile(0.99",

@@ -49,6 +49,17 @@ var customAlerts = [
     window: 'PT5M'
     severity: 0
   }
+  {
+    // Consumer lag of the Functions and the executor: an event handled > 5 minutes after it was enqueued.
+    name: 'event-age'
+    metric: 'marketflow.event_age'
+    aggregation: 'Maximum'
+    operator: 'GreaterThan'
+    threshold: 300
+    reason: ''
+    window: 'PT5M'
+    severity: 2
+  }
 ]
 
 var prometheusRules = [

@@ -63,6 +63,16 @@ var commonSettings = [
     name: 'OTEL_SERVICE_NAME'
     value: 'marketflow-functions'
   }
+  // The Python worker configures the Azure Monitor distro itself (host.json telemetryMode is
+  // OpenTelemetry); shared/telemetry.py then never configures a second exporter.
+  {
+    name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY'
+    value: 'true'
+  }
+  {
+    name: 'PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME'
+    value: 'marketflow'
+  }
   {
     name: 'MARKETFLOW_STRATEGY'
     value: 'sma_cross'

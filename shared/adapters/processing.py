@@ -34,9 +34,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -194,7 +196,7 @@ class BatchProcessor(Generic[E]):
                  cache_outputs: bool = True, skip_other_types: bool = False, interval: str | None = None,
                  dedup_window: int = DEFAULT_DEDUP_WINDOW,
                  max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
-                 partition_states: PartitionStates | None = None) -> None:
+                 partition_states: PartitionStates | None = None, name: str | None = None) -> None:
         """`step(event)` or `step_with_delivery(event, delivery)` (for steps that read the
         event's properties) handles one event.
 
@@ -207,7 +209,9 @@ class BatchProcessor(Generic[E]):
         intervals. `partition_states` saves the handlers' state of each partition after each
         batch and restores it when another instance processed the partition since
         (`shared.adapters.partition_state`). `after_batch(metrics)` runs after each batch is
-        recorded: for counts a step keeps outside its outputs (a risk engine's approvals)."""
+        recorded: for counts a step keeps outside its outputs (a risk engine's approvals).
+        `name` (default: the consumer) is the `function` attribute of the batch-duration and
+        event-age histograms (two Functions can share a consumer group on different hubs)."""
         if (step is None) == (step_with_delivery is None):
             raise TypeError("give exactly one of step and step_with_delivery")
         topology.consumer_group(hub, consumer)  # the pair must exist in the topology
@@ -215,6 +219,7 @@ class BatchProcessor(Generic[E]):
             topology.hub(publish_to)
         self.hub = hub
         self.consumer = consumer
+        self.name = name or consumer
         self.event_type = event_type
         self.type_name: str = event_type.model_fields["type"].default
         self.publish_to = publish_to
@@ -259,7 +264,19 @@ class BatchProcessor(Generic[E]):
                 attributes={"messaging.system": "eventhubs", "messaging.destination.name": self.hub,
                             "messaging.consumer.group.name": self.consumer,
                             "messaging.batch.message_count": len(deliveries)}) as span:
-            outcome = self._process(deliveries, tracer)
+            started = time.perf_counter()
+            ages: list[float] = []
+            attributes = {"hub": self.hub, "consumer": self.consumer, "function": self.name,
+                          "partition": (deliveries[0].partition_id if deliveries else None) or "none"}
+            outcome_name = "retry"
+            try:
+                outcome = self._process(deliveries, tracer, ages)
+                outcome_name = "ok"
+            finally:
+                metrics = self._metrics or telemetry.metrics()
+                metrics.record_batch(time.perf_counter() - started, {**attributes, "outcome": outcome_name})
+                if outcome_name == "ok":
+                    metrics.record_event_ages(ages, attributes)
             span.set_attribute("marketflow.published", len(outcome.published))
             span.set_attribute("marketflow.dead_letters", len(outcome.dead_letters))
             return outcome
@@ -288,7 +305,8 @@ class BatchProcessor(Generic[E]):
             return f"interval:{event.interval}"
         return event
 
-    def _process(self, deliveries: Sequence[Delivery], tracer: Tracer) -> BatchOutcome:
+    def _process(self, deliveries: Sequence[Delivery], tracer: Tracer, ages: list[float]) -> BatchOutcome:
+        """`ages` receives the age in seconds (enqueued to handled) of each event handled."""
         outcome = BatchOutcome(received=len(deliveries))
         if self._begin is not None:
             self._begin()  # raises: nothing was done, the batch is retried
@@ -317,7 +335,7 @@ class BatchProcessor(Generic[E]):
             if last_seq is not None and seq is not None and seq <= last_seq and delivery.partition_id == pid:
                 outcome.duplicates += 1  # handled and published by whoever saved the state
                 continue
-            with self._event_span(delivery, batch_span, tracer) as span:
+            with self._event_span(delivery, batch_span, tracer, ages) as span:
                 try:
                     decoded = self._decode(delivery.body)
                 except EventDecodeError as exc:
@@ -400,10 +418,12 @@ class BatchProcessor(Generic[E]):
                 self._publisher.publish(self.publish_to, events[start:i], properties=props[start] or None)
                 start = i
 
-    def _event_span(self, delivery: Delivery, batch_span: Span, tracer: Tracer) -> Any:
+    @contextmanager
+    def _event_span(self, delivery: Delivery, batch_span: Span, tracer: Tracer, ages: list[float]) -> Iterator[Span]:
         """One span per handled event, a child of the context its properties carry (so the trace
         of a decision continues across the hubs), linked to this batch's span; an event that
-        carries no context is a child of the batch span instead."""
+        carries no context is a child of the batch span instead. When it ends, the event's age
+        (enqueued to handled, seconds) goes to `ages`."""
         parent = incoming(delivery.properties)
         batch = batch_span.get_span_context()
         attributes: dict[str, Any] = {"messaging.system": "eventhubs", "messaging.destination.name": self.hub,
@@ -413,11 +433,18 @@ class BatchProcessor(Generic[E]):
         if delivery.sequence_number is not None:
             attributes["messaging.eventhubs.message.sequence_number"] = delivery.sequence_number
         if parent is None:
-            return tracer.start_as_current_span(f"{self.consumer} handle", kind=SpanKind.CONSUMER,
-                                                attributes=attributes)
-        return tracer.start_as_current_span(
-            f"{self.consumer} handle", context=trace.set_span_in_context(trace.NonRecordingSpan(parent)),
-            kind=SpanKind.CONSUMER, attributes=attributes, links=[Link(batch)] if batch.is_valid else None)
+            span_cm = tracer.start_as_current_span(f"{self.consumer} handle", kind=SpanKind.CONSUMER,
+                                                   attributes=attributes)
+        else:
+            span_cm = tracer.start_as_current_span(
+                f"{self.consumer} handle", context=trace.set_span_in_context(trace.NonRecordingSpan(parent)),
+                kind=SpanKind.CONSUMER, attributes=attributes, links=[Link(batch)] if batch.is_valid else None)
+        with span_cm as span:
+            try:
+                yield span
+            finally:
+                if delivery.enqueued_time is not None:
+                    ages.append(time.time() - delivery.enqueued_time / 1000)
 
     @staticmethod
     def _output_properties(result: StepResult, delivery: Delivery, span: Span) -> list[dict[str, str]]:

@@ -40,11 +40,15 @@ locals {
 
   # Travels with a swap: what the code does, not where it connects.
   common_settings = {
-    FUNCTIONS_WORKER_RUNTIME       = "python"
-    OTEL_SERVICE_NAME              = "marketflow-functions"
-    MARKETFLOW_STRATEGY            = "sma_cross"
-    MARKETFLOW_STRATEGY_PARAMS     = "fast=10 slow=20"
-    SCM_DO_BUILD_DURING_DEPLOYMENT = "false"
+    FUNCTIONS_WORKER_RUNTIME = "python"
+    OTEL_SERVICE_NAME        = "marketflow-functions"
+    # The Python worker configures the Azure Monitor distro itself (host.json telemetryMode is
+    # OpenTelemetry); shared/telemetry.py then never configures a second exporter.
+    PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY = "true"
+    PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME      = "marketflow"
+    MARKETFLOW_STRATEGY                         = "sma_cross"
+    MARKETFLOW_STRATEGY_PARAMS                  = "fast=10 slow=20"
+    SCM_DO_BUILD_DURING_DEPLOYMENT              = "false"
   }
 
   production_settings = merge(local.common_settings, {
