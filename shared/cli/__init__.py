@@ -18,6 +18,7 @@ from .errors import CliError
 # Command modules, in the order their commands appear in `marketflow --help`.
 COMMAND_MODULES: tuple[str, ...] = (
     "shared.cli.replay",
+    "shared.cli.sweep",
     "shared.cli.topology",
     "shared.cli.doctor",
     "shared.cli.host",

@@ -205,9 +205,20 @@ def _version() -> str:
         return "unknown"
 
 
+def replay_bars(bars: Sequence[Any], opts: ReplayOptions, checked: _Checked,
+                progress: Any = None) -> Any:
+    """The kline replay `marketflow replay` runs, and `marketflow sweep` runs for each combination:
+    one code path, so a sweep's figures are the replay's. Returns the ReplayResult."""
+    from shared.pipeline.replay import run_replay
+
+    return run_replay(bars, opts.strategy, opts.params, cash=opts.cash, commission=opts.commission,
+                      fee_mode=opts.fee_mode,  # type: ignore[arg-type]
+                      risk_config=checked.risk_config, exchange_filters=checked.filters, progress=progress)
+
+
 def _execute(opts: ReplayOptions) -> dict[str, Any]:
     """Check the options, read the data, replay, write the report folder atomically, print."""
-    from shared.pipeline.replay import run_replay, run_trade_replay
+    from shared.pipeline.replay import run_trade_replay
     from shared.report import summarize
     from shared.report.folder import OutError, ReportFolder
     from shared.report.writer import write_files
@@ -241,10 +252,7 @@ def _execute(opts: ReplayOptions) -> dict[str, Any]:
         with _progress(n_items, f"replay {data.symbol} {opts.strategy}") as bar:
             try:
                 if not opts.trades:
-                    result = run_replay(data.bars, opts.strategy, opts.params, cash=opts.cash,
-                                        commission=opts.commission, fee_mode=opts.fee_mode,  # type: ignore[arg-type]
-                                        risk_config=checked.risk_config, exchange_filters=checked.filters,
-                                        progress=bar.update)
+                    result = replay_bars(data.bars, opts, checked, progress=bar.update)
                 else:
                     result = run_trade_replay(data, opts.strategy, opts.params, interval=opts.interval,
                                               cash=opts.cash, commission=opts.commission,

@@ -23,14 +23,14 @@ class OutError(ValueError):
     """`--out` cannot take a report; the message names the path and why."""
 
 
-def check_out(out: Path) -> None:
+def check_out(out: Path, files: frozenset[str] = REPORT_FILES) -> None:
     """Raise OutError unless a report can be renamed into `out`: `out` is absent or a report
-    folder (or empty), and its nearest existing ancestor is a writable folder."""
+    folder (or empty) holding only `files`, and its nearest existing ancestor is a writable folder."""
     out = Path(out)
     if out.exists() or out.is_symlink():
         if not out.is_dir():
             raise OutError(f"{out} is a file, not a folder")
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in REPORT_FILES)
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in files)
         if foreign:
             raise OutError(f"{out} holds files that are not part of a report ({', '.join(foreign[:5])}); "
                            "choose an empty folder or an earlier report folder")
@@ -45,11 +45,13 @@ def check_out(out: Path) -> None:
 
 class ReportFolder:
     """The staging folder of one report: write into `.staging`, then `commit()`; leaving the
-    `with` block without a commit (an error, Ctrl-C) removes the staging folder."""
+    `with` block without a commit (an error, Ctrl-C) removes the staging folder. `files` are the
+    names the kind of folder holds (a replay's report by default, a sweep's table)."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, files: frozenset[str] = REPORT_FILES) -> None:
         self.out = Path(out)
-        check_out(self.out)
+        self.files = files
+        check_out(self.out, files)
         parent = self.out.absolute().parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
@@ -64,7 +66,7 @@ class ReportFolder:
         """Rename the staging folder to `out` (replacing an earlier report there); returns `out`."""
         out = self.out
         if out.exists():
-            check_out(out)  # still a report folder: nothing else gets removed
+            check_out(out, self.files)  # still a report folder: nothing else gets removed
             aside = out.absolute().parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
             os.rename(out, aside)
             try:
