@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.adapters.lease import LeaseKeeper
+from shared.adapters.ops_http import HttpServer, Readiness
 from shared.adapters.processing import BatchOutcome, BatchProcessor, Delivery
 from shared.events import DecisionStatus, ExecutionReport, RiskDecision
 
-from .http import HttpServer, Readiness
 from .metrics import ExecutorMetrics
 
 log = logging.getLogger("marketflow.executor")

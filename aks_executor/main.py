@@ -28,12 +28,12 @@ from shared.adapters.azure.keyvault import SecretResolver
 from shared.adapters.azure.settings import ConfigurationError, default_credential, resolve_connection
 from shared.adapters.azure.table_intent_store import INTENT_STORAGE_SETTING
 from shared.adapters.lease import Lease, LeaseKeeper
+from shared.adapters.ops_http import HttpServer, build_app
 from shared.adapters.stores import documents_from_settings
 from shared.adapters.trading_state import DocumentStateStore
 
 from . import logs
 from .app import ExecutorRuntime, Source
-from .http import HttpServer, build_app
 from .metrics import ExecutorMetrics
 from .service import CONSUMER, ExecutorService
 from .settings import ServiceSettings
@@ -224,7 +224,7 @@ def build_runtime(settings: ServiceSettings, resolver: SecretResolver) -> Execut
         metrics=metrics, grace_s=settings.grace_s, on_close=close, on_acquired=take_over,
         readiness_extra={"not_banned": service.not_banned, "time_synced": service.time_synced},
         on_batch_done=lambda _hub, _outcome: service.export_state(), starting_position=settings.starting_position)
-    runtime.http = HttpServer(build_app(metrics, runtime.readiness, on_scrape=service.export_state),
+    runtime.http = HttpServer(build_app(metrics.registry, runtime.readiness, on_scrape=service.export_state),
                               settings.http_host, settings.http_port)
     return runtime
 

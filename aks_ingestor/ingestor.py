@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Histogram
+
 from shared.adapters.binance.stream_backfill import BackfillError, RestBackfill
 from shared.adapters.binance.stream_client import Backoff, ConnectionThrottle, StreamConnection
 from shared.adapters.binance.stream_messages import (
@@ -28,11 +30,11 @@ from shared.adapters.binance.stream_messages import (
     trade_item,
 )
 from shared.adapters.binance.streams import StreamKey, StreamKind, connection_groups
-from shared.adapters.ops_http import Histogram
 from shared.events import Kline, Trade
 from shared.market import INTERVAL_MS
 
 from .batcher import Batcher, BatchHook
+from .metrics import IngestCollector
 from .settings import IngestSettings
 from .sinks import EventSink, Malformed, MalformedSink
 
@@ -83,8 +85,9 @@ class Ingestor:
         self.malformed_sink = malformed
         self.rest = rest if rest is not None else (RestBackfill(settings.rest_url) if settings.rest_url else None)
         self.stats = IngestStats()
-        self.publish_latency = Histogram("marketflow_ingest_publish_seconds",
-                                         "Time to write one batch to the sink", LATENCY_BUCKETS)
+        self.registry = CollectorRegistry(auto_describe=True)  # this ingestor's own: several never clash
+        self.publish_latency = Histogram("marketflow_ingest_publish_seconds", "Time to write one batch to the sink",
+                                         buckets=LATENCY_BUCKETS, registry=self.registry)
         self._user_hook = on_written
         self._now_ms = clock_ms or (lambda: int(time.time() * 1000))
         self.batcher = Batcher(sink, window_s=settings.batch_window_ms / 1000, max_batch=settings.max_batch,
@@ -104,6 +107,7 @@ class Ingestor:
                                     backoff=Backoff(base=backoff_base))
             self.connections.append(conn)
         self.stop = asyncio.Event()
+        self.registry.register(IngestCollector(self))  # last: registering reads every family once
 
     # -- the message path ------------------------------------------------------------------------
 
@@ -268,13 +272,13 @@ class Ingestor:
     def reconnects(self) -> int:
         return sum(c.state.reconnects for c in self.connections)
 
-    def ready(self) -> tuple[bool, str]:
-        down = [c.state.url for c in self.connections if not c.state.connected]
-        if self.stop.is_set():
-            return False, "stopping"
-        if down:
-            return False, f"{len(down)} of {len(self.connections)} stream connections down"
-        return True, f"{len(self.connections)} stream connections up"
+    def streams_connected(self) -> bool:
+        """Readiness: every stream connection is open."""
+        return all(c.state.connected for c in self.connections)
+
+    def not_stopping(self) -> bool:
+        """Readiness: no shutdown has begun."""
+        return not self.stop.is_set()
 
     async def run(self) -> int:
         """Runs until `self.stop` is set; then flushes. Returns the number of items not written."""

@@ -15,7 +15,6 @@ import sys
 from collections.abc import Callable
 
 from .ingestor import Ingestor
-from .metrics import render_metrics
 from .settings import IngestSettings, SettingsError, Target
 from .sinks import (
     DeadLetterMalformedSink,
@@ -56,7 +55,7 @@ def build_malformed_sink(target: Target) -> MalformedSink:
 async def serve(ingestor: Ingestor, *, http_port: int | None = None, install_signals: bool = True,
                 on_started: Callable[[Ingestor], None] | None = None) -> int:
     """Run `ingestor` (with the ops endpoints on `http_port`) until it is stopped; items not written."""
-    from shared.adapters.ops_http import OpsServer
+    from shared.adapters.ops_http import HttpServer, Readiness, build_app
 
     loop = asyncio.get_running_loop()
     if install_signals:
@@ -64,7 +63,8 @@ async def serve(ingestor: Ingestor, *, http_port: int | None = None, install_sig
             loop.add_signal_handler(sig, ingestor.stop.set)
     ops = None
     if http_port is not None:
-        ops = OpsServer(ready=ingestor.ready, metrics=lambda: render_metrics(ingestor), port=http_port)
+        readiness = Readiness(streams_connected=ingestor.streams_connected, not_stopping=ingestor.not_stopping)
+        ops = HttpServer(build_app(ingestor.registry, readiness), port=http_port)
         await ops.start()
     if on_started is not None:
         on_started(ingestor)

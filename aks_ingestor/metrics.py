@@ -1,11 +1,16 @@
-"""The ingestor's Prometheus metrics, rendered from its live counters on each scrape."""
+"""The ingestor's Prometheus metrics: a prometheus_client collector that reads the live counters
+on each scrape (nothing is copied or kept between scrapes), beside the publish-latency histogram,
+in the ingestor's own registry."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from shared.adapters.ops_http import Family, Histogram, render
+from prometheus_client import generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from .ingestor import Ingestor
@@ -13,43 +18,60 @@ if TYPE_CHECKING:
 PREFIX = "marketflow_ingest_"
 
 
+def _counter(name: str, help: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(PREFIX + name, help, value=value)
+
+
+def _gauge(name: str, help: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(PREFIX + name, help, value=value)
+
+
+class IngestCollector(Collector):
+    """One ingestor's counters and gauges, read when scraped."""
+
+    def __init__(self, ingestor: Ingestor) -> None:
+        self.ingestor = ingestor
+
+    def collect(self) -> Iterator[Metric]:
+        ing = self.ingestor
+        s, conns = ing.stats, ing.connections
+        messages = CounterMetricFamily(PREFIX + "messages", "Market records received per stream", labels=["stream"])
+        for name, n in sorted(s.messages.items()):
+            messages.add_metric([name], n)
+        yield messages
+        yield _counter("open_kline_updates", "Non-final kline updates (not published)", s.open_updates)
+        yield _counter("reconnects", "Stream reconnects (any reason)", ing.reconnects)
+        yield _counter("stale_reconnects", "Reconnects because a stream was silent past the stale timeout",
+                       sum(c.state.stale_reconnects for c in conns))
+        yield _counter("rotations", "Connections rotated before Binance's 24-hour cut",
+                       sum(c.state.rotations for c in conns))
+        yield _counter("gaps_found", "Gaps in kline open times or trade ids", s.gaps)
+        yield _counter("gaps_unfilled", "Gaps REST could not fill completely", s.gaps_unfilled)
+        backfilled = CounterMetricFamily(PREFIX + "backfilled", "Records backfilled over REST", labels=["kind"])
+        backfilled.add_metric(["kline"], s.bars_backfilled)
+        backfilled.add_metric(["trade"], s.trades_backfilled)
+        yield backfilled
+        yield _counter("duplicates_dropped", "Records at or below the last one written for their stream",
+                       s.duplicates)
+        yield _counter("malformed", "Malformed messages kept (dead-lettered), never published", s.malformed)
+        yield _counter("queue_overflows", "Times the pending queue was full and the stream waited",
+                       ing.batcher.overflows)
+        yield _counter("write_failures", "Failed batch writes (retried)", ing.batcher.write_failures)
+        yield _counter("published", "Records written to the sink", ing.batcher.written)
+        yield _gauge("pending", "Records waiting for the sink", ing.batcher.pending)
+        up = GaugeMetricFamily(PREFIX + "connection_up", "1 while a stream connection is open",
+                               labels=["connection"])
+        for i, c in enumerate(conns):
+            up.add_metric([str(i)], 1 if c.state.connected else 0)
+        yield up
+        age = GaugeMetricFamily(PREFIX + "last_event_age_seconds", "Now minus the event time of the last "
+                                "record written, per symbol", labels=["symbol"])
+        now_ms = time.time() * 1000
+        for sym, t in sorted(s.last_event_time.items()):
+            age.add_metric([sym], max(0.0, (now_ms - t) / 1000))
+        yield age
+
+
 def render_metrics(ing: Ingestor) -> str:
-    s = ing.stats
-    conns = ing.connections
-
-    def counter(name: str, help: str, value: float) -> Family:
-        return Family(PREFIX + name, "counter", help, [({}, value)])
-
-    def gauge(name: str, help: str, value: float) -> Family:
-        return Family(PREFIX + name, "gauge", help, [({}, value)])
-
-    now_ms = time.time() * 1000
-    parts: list[Family | Histogram] = [
-        Family(PREFIX + "messages_total", "counter", "Market records received per stream",
-               [({"stream": name}, n) for name, n in sorted(s.messages.items())]),
-        counter("open_kline_updates_total", "Non-final kline updates (not published)", s.open_updates),
-        counter("reconnects_total", "Stream reconnects (any reason)", ing.reconnects),
-        counter("stale_reconnects_total", "Reconnects because a stream was silent past the stale timeout",
-                sum(c.state.stale_reconnects for c in conns)),
-        counter("rotations_total", "Connections rotated before Binance's 24-hour cut",
-                sum(c.state.rotations for c in conns)),
-        counter("gaps_found_total", "Gaps in kline open times or trade ids", s.gaps),
-        counter("gaps_unfilled_total", "Gaps REST could not fill completely", s.gaps_unfilled),
-        Family(PREFIX + "backfilled_total", "counter", "Records backfilled over REST",
-               [({"kind": "kline"}, s.bars_backfilled), ({"kind": "trade"}, s.trades_backfilled)]),
-        counter("duplicates_dropped_total", "Records at or below the last one written for their stream",
-                s.duplicates),
-        counter("malformed_total", "Malformed messages kept (dead-lettered), never published", s.malformed),
-        counter("queue_overflows_total", "Times the pending queue was full and the stream waited",
-                ing.batcher.overflows),
-        counter("write_failures_total", "Failed batch writes (retried)", ing.batcher.write_failures),
-        counter("published_total", "Records written to the sink", ing.batcher.written),
-        gauge("pending", "Records waiting for the sink", ing.batcher.pending),
-        Family(PREFIX + "connection_up", "gauge", "1 while a stream connection is open",
-               [({"connection": str(i)}, 1 if c.state.connected else 0) for i, c in enumerate(conns)]),
-        Family(PREFIX + "last_event_age_seconds", "gauge", "Now minus the event time of the last record "
-               "written, per symbol", [({"symbol": sym}, max(0.0, (now_ms - t) / 1000))
-                                      for sym, t in sorted(s.last_event_time.items())]),
-        ing.publish_latency,
-    ]
-    return render(parts)
+    """The exposition text a scrape of `/metrics` gets."""
+    return generate_latest(ing.registry).decode()

@@ -13,12 +13,12 @@ import aiohttp
 import pytest
 
 from aks_executor.app import ExecutorRuntime, Source
-from aks_executor.http import HttpServer, build_app
 from aks_executor.metrics import ExecutorMetrics
 from aks_executor.service import ExecutorService
 from shared import topology
 from shared.adapters.deadletter import InMemoryDeadLetterSink
 from shared.adapters.lease import InMemoryLease, LeaseKeeper
+from shared.adapters.ops_http import HttpServer, build_app
 from shared.adapters.publisher import InMemoryPublisher
 from shared.events import ExecutionReport, Kline, OrderIntent, OrderStatus, Side, Signal
 from shared.risk import RiskConfig
@@ -56,8 +56,8 @@ class Rig:
                      Source(topology.MARKET_DATA.name, self.service.market)],
             keeper=self.keeper, consumers=self.consumers, metrics=self.metrics, grace_s=grace_s,
             readiness_extra={"not_banned": self.service.not_banned})
-        self.runtime.http = HttpServer(build_app(self.metrics, self.runtime.readiness, self.service.export_state),
-                                       "127.0.0.1", 0)
+        app = build_app(self.metrics.registry, self.runtime.readiness, self.service.export_state)
+        self.runtime.http = HttpServer(app, "127.0.0.1", 0)
 
     async def until(self, predicate, timeout: float = 5.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout

@@ -68,7 +68,8 @@ def test_local_auth_is_off_on_every_namespace_and_account_in_bicep(module: str, 
     text = (BICEP / "modules" / module).read_text()
     declared = len(re.findall(rf"resource \w+ '{re.escape(resource)}", text))
     assert declared >= 1
-    assert text.count(setting) == declared, f"{module}: {declared} {resource} resources, {text.count(setting)} with {setting}"
+    found = text.count(setting)
+    assert found == declared, f"{module}: {declared} {resource} resources, {found} with {setting}"
 
 
 def test_function_app_connections_name_an_identity_endpoint_not_a_key() -> None:

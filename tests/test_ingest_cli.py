@@ -3,6 +3,7 @@ files written, SIGTERM/SIGINT flush and one line of totals, exit 0; the ops endp
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.binance_loopback import InThread, RestServer, StreamServer, kline_lines, kline_records, kline_rows
 
@@ -83,6 +85,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def sample_values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a scrape, parsed by prometheus_client's own parser: (name, labels) -> value."""
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
 def get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:
@@ -103,11 +111,14 @@ def test_service_from_environment_serves_health_readiness_and_metrics(tmp_path: 
         try:
             wait_for(lambda: rows_in(tmp_path / "BTCUSDT-1m-2020-01-01.csv") >= N)
             base = f"http://127.0.0.1:{port}"
-            assert get(base + "/healthz") == (200, "ok\n")
-            assert get(base + "/readyz") == (200, "1 stream connections up\n")
+            assert get(base + "/healthz") == (200, '{"status": "ok"}')
+            assert json.loads(get(base + "/readyz")[1]) == {
+                "ready": True, "checks": {"streams_connected": True, "not_stopping": True}}
             status, text = get(base + "/metrics")
             assert status == 200
-            assert f'marketflow_ingest_messages_total{{stream="btcusdt@kline_1m"}} {N}' in text
+            values = sample_values(text)
+            assert values[("marketflow_ingest_messages_total", (("stream", "btcusdt@kline_1m"),))] == N
+            assert values[("marketflow_ingest_published_total", ())] == N
             for name in ("reconnects_total", "gaps_found_total", "backfilled_total", "duplicates_dropped_total",
                          "malformed_total", "queue_overflows_total", "publish_seconds_bucket",
                          'last_event_age_seconds{symbol="BTCUSDT"}'):
@@ -152,13 +163,13 @@ def test_service_to_the_emulator_flushes_what_it_holds_on_sigterm(tmp_path: Path
 
             def all_pending() -> bool:
                 try:
-                    return f"marketflow_ingest_pending {N}\n" in get(base + "/metrics")[1]
+                    return sample_values(get(base + "/metrics")[1]).get(("marketflow_ingest_pending", ())) == N
                 except urllib.error.URLError:  # not listening yet
                     return False
 
             wait_for(all_pending, 30.0)
             status, text = get(base + "/metrics")
-            assert status == 200 and "marketflow_ingest_published_total 0\n" in text
+            assert status == 200 and sample_values(text)[("marketflow_ingest_published_total", ())] == 0
             assert get(base + "/readyz")[0] == 200
         finally:
             proc.send_signal(signal.SIGTERM)
