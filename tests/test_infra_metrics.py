@@ -3,8 +3,10 @@
 Emitted: the OpenTelemetry instruments of shared/telemetry.py (Application Insights customMetrics,
 dotted names), the executor's Prometheus registry (rendered for real), and the ingestor's
 families (aks_ingestor/metrics.py, rendered from an ingestor that is built but not run).
-Referenced: metric names in terraform/modules/alerts, bicep/modules/alerts.bicep, the workbook
-and helm/marketflow/dashboards. Azure's own platform metrics are listed apart, by name.
+Referenced: metric names in terraform/modules/alerts (main.tf and prometheus_rules.tf.json),
+bicep/modules/alerts.bicep, the workbook and helm/marketflow/dashboards. Azure's own platform
+metrics are listed apart, by name. Both stacks define the same alerts with the same thresholds,
+windows and pending durations.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import infra
 
@@ -20,6 +23,7 @@ from shared import telemetry
 from shared.events import Event
 
 ALERTS_TF = infra.TERRAFORM / "modules" / "alerts" / "main.tf"
+PROMETHEUS_TF = infra.TERRAFORM / "modules" / "alerts" / "prometheus_rules.tf.json"
 ALERTS_BICEP = infra.BICEP / "modules" / "alerts.bicep"
 WORKBOOK = infra.TERRAFORM / "modules" / "alerts" / "workbook.json"
 GRAFANA = infra.CHART / "dashboards" / "pipeline.json"
@@ -87,6 +91,58 @@ def workbook_queries() -> str:
     return "\n".join(i["content"].get("query", "") for i in workbook["items"])
 
 
+def tf_prometheus_group() -> dict[str, Any]:
+    ((name, body),) = json.loads(PROMETHEUS_TF.read_text())["resource"][
+        "azurerm_monitor_alert_prometheus_rule_group"].items()
+    assert name == "services"
+    group: dict[str, Any] = body
+    return group
+
+
+def tf_prometheus_exprs() -> str:
+    return "\n".join(r["expression"] for r in tf_prometheus_group()["rule"])
+
+
+def bicep_tree() -> dict[str, Any]:
+    return infra.bicep(ALERTS_BICEP)
+
+
+def expand(node: Any, item_name: str, item: dict[str, Any]) -> Any:
+    """A Bicep loop body as pycep parses it, with `item.key` accessors replaced by the item's values."""
+    if isinstance(node, dict):
+        operator = node.get("operator")
+        if isinstance(operator, dict) and operator.get("type") == "property_accessor" and \
+                operator["operands"]["operand_1"] == item_name:
+            return item[operator["operands"]["operand_2"]]
+        return {k: expand(v, item_name, item) for k, v in node.items()}
+    if isinstance(node, list):
+        return [expand(v, item_name, item) for v in node]
+    return node
+
+
+def bicep_loop(resource: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(item, body) of each instance of a Bicep `[for x in var: {...}]` resource or property,
+    the body with the item's values in place of `x.key` (interpolated strings stay as written)."""
+    tree = bicep_tree()
+    loop = tree["resources"][resource]["config"]
+    if "loop_type" not in loop:
+        loop = loop["properties"]["rules"]
+    detail = loop["loop_type"]["detail"]
+    items = tree["variables"][detail["array_name"]]["value"]
+    return [(item, expand(loop["config"], detail["item_name"], item)) for item in items]
+
+
+class Rule(NamedTuple):
+    """One Prometheus alert rule as both stacks must write it."""
+
+    expression: str
+    severity: int
+    pending: str
+    enabled: bool
+    auto_resolved: bool
+    time_to_resolve: str
+
+
 def test_the_emitted_sets_are_real() -> None:
     assert {"marketflow.events", "marketflow.dead_letters", "marketflow.trading_state"} <= otel_emitted()
     executor = executor_emitted()
@@ -102,8 +158,9 @@ def test_the_emitted_sets_are_real() -> None:
 
 def test_every_metric_an_alert_or_panel_names_is_emitted() -> None:
     known = emitted()
-    for path, text in ((ALERTS_TF, ALERTS_TF.read_text()), (ALERTS_BICEP, ALERTS_BICEP.read_text()),
-                       (WORKBOOK, workbook_queries()), (GRAFANA, grafana_exprs())):
+    for path, text in ((ALERTS_TF, ALERTS_TF.read_text()), (PROMETHEUS_TF, tf_prometheus_exprs()),
+                       (ALERTS_BICEP, ALERTS_BICEP.read_text()), (WORKBOOK, workbook_queries()),
+                       (GRAFANA, grafana_exprs())):
         names = referenced(text)
         assert names, f"{path} names no metric"
         unknown = names - known
@@ -138,7 +195,7 @@ def test_each_alert_of_the_issue_exists_in_both_stacks() -> None:
         "daily loss near its limit (80 %)": "max(marketflow_executor_daily_loss_limit_used) >= 0.8",
         "exchange ban": "EXCHANGE_BAN",
     }
-    tf = ALERTS_TF.read_text()
+    tf = ALERTS_TF.read_text() + tf_prometheus_exprs().replace('"', '\\"')
     bicep = ALERTS_BICEP.read_text()
     for alert, needle in wanted.items():
         assert needle in tf, f"terraform: {alert}"
@@ -152,3 +209,76 @@ def test_the_workbook_and_dashboard_cover_the_pipeline(tmp_path: Path) -> None:
         referenced(grafana_exprs())
     dashboard = json.loads(GRAFANA.read_text())
     assert dashboard["uid"] and all(p["datasource"]["type"] == "prometheus" for p in dashboard["panels"])
+
+
+def test_both_stacks_have_the_same_prometheus_rules_and_durations() -> None:
+    """Same rule names, expressions, severities, pending durations (`for`) and resolution, same
+    group interval; every rule waits at least one evaluation interval before it fires."""
+    group = tf_prometheus_group()
+    tf = {r["alert"]: Rule(r["expression"], r["severity"], r["for"], r["enabled"],
+                           r["alert_resolution"]["auto_resolved"], r["alert_resolution"]["time_to_resolve"])
+          for r in group["rule"]}
+    bicep = {r["alert"]: Rule(r["expression"], r["severity"], r["for"], r["enabled"],
+                              r["resolveConfiguration"]["autoResolved"], r["resolveConfiguration"]["timeToResolve"])
+             for _, r in bicep_loop("services")}
+    assert tf == bicep
+    assert len(tf) == 9
+    properties = bicep_tree()["resources"]["services"]["config"]["properties"]
+    assert group["interval"] == properties["interval"] == "PT1M"
+    assert group["rule_group_enabled"] is properties["enabled"] is True
+    for name, rule in tf.items():
+        assert re.fullmatch(r"PT([1-9]\d*)M", rule.pending), f"{name}: `for` {rule.pending!r} is not >= PT1M"
+        assert all(a["action_group_id"] == "${var.action_group_id}" for a in
+                   [r["action"] for r in group["rule"] if r["alert"] == name])
+    assert tf["daily-loss-near-limit"].pending == "PT5M"
+
+
+def test_both_stacks_have_the_same_metric_and_log_alerts_and_windows() -> None:
+    """The Application Insights metric alerts (thresholds, aggregation, window, frequency) and the
+    log and platform alerts (evaluation frequency, window) agree between the stacks."""
+    tf_custom = infra.terraform_locals(ALERTS_TF)["custom_alerts"]
+    tf_resources = {n: b for _, t, n, b in infra.terraform_resources_of("alerts")}
+    bicep_custom = {}
+    for item, alert in bicep_loop("custom"):
+        assert alert["name"] == "alert-${baseName}-${a.name}"
+        props = alert["properties"]
+        (criterion,) = props["criteria"]["allOf"]
+        bicep_custom[item["name"]] = (criterion["metricName"], criterion["timeAggregation"], criterion["operator"],
+                                       criterion["threshold"], props["windowSize"], props["evaluationFrequency"],
+                                       props["severity"], criterion["skipMetricValidation"])
+    # pycep keeps `empty(a.reason) ? [] : [...]` as a condition; the table's reason decides it.
+    bicep_table = {a["name"]: a["reason"] or None for a in bicep_tree()["variables"]["customAlerts"]["value"]}
+    custom = tf_resources["custom"]
+    assert custom["name"] == "alert-${var.base_name}-${each.key}"
+    assert custom["frequency"] == "PT1M" and custom["window_size"] == "${each.value.window}"
+    assert custom["criteria"][0]["skip_metric_validation"] is True
+    tf_table = {name: (a["metric"], a["aggregation"], a["operator"], a["threshold"],
+                       a["window"], "PT1M", a["severity"], True) for name, a in tf_custom.items()}
+    assert bicep_custom == tf_table
+    assert bicep_table == {name: a["reason"] for name, a in tf_custom.items()}
+    singles = {"function_failures": "functionFailures", "eventhub_throttled": "eventhubThrottled",
+               "no_market_data": "noMarketData"}
+    for tf_name, bicep_name in singles.items():
+        body = tf_resources[tf_name]
+        props = bicep_tree()["resources"][bicep_name]["config"]["properties"]
+        tf_times = (body.get("frequency") or body["evaluation_frequency"], body.get("window_size") or
+                    body["window_duration"], body["severity"])
+        assert tf_times == (props["evaluationFrequency"], props["windowSize"], props["severity"]), tf_name
+
+
+def test_the_runbook_names_every_alert_and_each_rules_duration() -> None:
+    """docs/runbook.md section 8 has a row for every alert of the stacks, and a Prometheus rule's row
+    says its `for` duration as written there (PT5M -> "for 5 min")."""
+    text = (infra.ROOT / "docs" / "runbook.md").read_text()
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `([\w-]+)`[^\n]*$", text, flags=re.M)}
+    tf_resources = {n: b for _, t, n, b in infra.terraform_resources_of("alerts")}
+    singles = {n.replace("_", "-") for n, b in tf_resources.items() if str(b.get("name", "")).startswith("alert-")
+               and "for_each" not in b}
+    names = singles | set(infra.terraform_locals(ALERTS_TF)["custom_alerts"])
+    assert {"function-failures", "no-market-data", "eventhub-throttled", "dead-letters"} <= names
+    for name in names:
+        assert name in rows, f"docs/runbook.md has no row for alert {name}"
+    for rule in tf_prometheus_group()["rule"]:
+        assert rule["alert"] in rows, f"docs/runbook.md has no row for Prometheus rule {rule['alert']}"
+        minutes = re.fullmatch(r"PT(\d+)M", rule["for"])
+        assert minutes and f"for {minutes.group(1)} min" in rows[rule["alert"]], rule["alert"]

@@ -62,51 +62,62 @@ var customAlerts = [
   }
 ]
 
+// Each rule fires only after its expression held for `pending` (the rule's `for`), so one
+// scrape's blip does not page; terraform/modules/alerts/prometheus_rules.tf.json has the same.
 var prometheusRules = [
   {
     alert: 'executor-exchange-errors'
     expression: 'sum by (code) (increase(marketflow_executor_exchange_errors_total[5m])) > 0'
     severity: 2
+    pending: 'PT5M'
   }
   {
     alert: 'executor-rejections'
     expression: 'sum by (outcome) (increase(marketflow_executor_orders_total{outcome=~"REJECTED|RISK_REJECTED"}[15m])) > 0'
     severity: 3
+    pending: 'PT5M'
   }
   {
     alert: 'executor-latency-p99'
     expression: 'histogram_quantile(0.99, sum by (le) (rate(marketflow_executor_order_latency_seconds_bucket[5m]))) > 2'
     severity: 2
+    pending: 'PT10M'
   }
   {
     alert: 'executor-no-lease-holder'
     expression: 'sum(marketflow_executor_lease_held) < 1'
     severity: 1
+    pending: 'PT2M'
   }
   {
     alert: 'executor-halted'
     expression: 'max(marketflow_executor_trading_state{marketflow_executor_trading_state="HALTED"}) == 1'
     severity: 1
+    pending: 'PT1M'
   }
   {
     alert: 'exchange-ban'
     expression: 'sum(increase(marketflow_executor_exchange_errors_total{code=~"418|429|-1003"}[5m])) > 0'
     severity: 0
+    pending: 'PT1M'
   }
   {
     alert: 'daily-loss-near-limit'
     expression: 'max(marketflow_executor_daily_loss_limit_used) >= 0.8'
     severity: 1
+    pending: 'PT5M'
   }
   {
     alert: 'market-data-stale'
     expression: 'max(marketflow_ingest_last_event_age_seconds) > 300'
     severity: 1
+    pending: 'PT1M'
   }
   {
     alert: 'ingest-publish-failures'
     expression: 'increase(marketflow_ingest_write_failures_total[10m]) > 0'
     severity: 2
+    pending: 'PT5M'
   }
 ]
 
@@ -335,6 +346,7 @@ resource services 'Microsoft.AlertsManagement/prometheusRuleGroups@2023-03-01' =
       alert: r.alert
       expression: r.expression
       severity: r.severity
+      for: r.pending
       enabled: true
       actions: [
         {

@@ -4,7 +4,8 @@
 #   in OpenTelemetry mode, so function failures come from Application Insights' requests.
 #   Custom metric alerts set skip_metric_validation: the metric does not exist until first emitted.
 #   Managed Prometheus (the executor's and ingestor's /metrics, scraped from the pods' annotations):
-#   a Prometheus rule group on the Azure Monitor workspace the AKS cluster sends to.
+#   a Prometheus rule group on the Azure Monitor workspace the AKS cluster sends to, in
+#   prometheus_rules.tf.json (JSON so that each rule can carry its `for`; see that file).
 # The Azure Monitor workbook (workbook.json) and the Grafana dashboard
 # (helm/marketflow/dashboards/pipeline.json) chart the same metrics.
 
@@ -27,20 +28,6 @@ locals {
     "exchange-ban"     = { metric = "marketflow.decisions", aggregation = "Total", operator = "GreaterThan", threshold = 0, reason = "EXCHANGE_BAN", window = "PT5M", severity = 0 }
     # Consumer lag of the Functions and the executor: the oldest event handled in 5 minutes was enqueued > 5 minutes before.
     "event-age" = { metric = "marketflow.event_age", aggregation = "Maximum", operator = "GreaterThan", threshold = 300, reason = null, window = "PT5M", severity = 2 }
-  }
-
-  # Prometheus rules over the AKS services' /metrics. No `for` (pending duration): checkov's HCL
-  # parser cannot read an argument named `for`, so each expression carries its own window.
-  prometheus_rules = {
-    "executor-exchange-errors" = { expression = "sum by (code) (increase(marketflow_executor_exchange_errors_total[5m])) > 0", severity = 2 }
-    "executor-rejections"      = { expression = "sum by (outcome) (increase(marketflow_executor_orders_total{outcome=~\"REJECTED|RISK_REJECTED\"}[15m])) > 0", severity = 3 }
-    "executor-latency-p99"     = { expression = "histogram_quantile(0.99, sum by (le) (rate(marketflow_executor_order_latency_seconds_bucket[5m]))) > 2", severity = 2 }
-    "executor-no-lease-holder" = { expression = "sum(marketflow_executor_lease_held) < 1", severity = 1 }
-    "executor-halted"          = { expression = "max(marketflow_executor_trading_state{marketflow_executor_trading_state=\"HALTED\"}) == 1", severity = 1 }
-    "exchange-ban"             = { expression = "sum(increase(marketflow_executor_exchange_errors_total{code=~\"418|429|-1003\"}[5m])) > 0", severity = 0 }
-    "daily-loss-near-limit"    = { expression = "max(marketflow_executor_daily_loss_limit_used) >= 0.8", severity = 1 }
-    "market-data-stale"        = { expression = "max(marketflow_ingest_last_event_age_seconds) > 300", severity = 1 }
-    "ingest-publish-failures"  = { expression = "increase(marketflow_ingest_write_failures_total[10m]) > 0", severity = 2 }
   }
 }
 
@@ -200,36 +187,8 @@ resource "azurerm_monitor_data_collection_rule_association" "prometheus" {
   data_collection_rule_id = azurerm_monitor_data_collection_rule.prometheus.id
 }
 
-resource "azurerm_monitor_alert_prometheus_rule_group" "services" {
-  name                = "prom-${var.base_name}-services"
-  resource_group_name = var.resource_group_name
-  location            = var.location
-  cluster_name        = var.aks_name
-  description         = "MarketFlow executor and ingestor alerts (docs/runbook.md, alerts)."
-  rule_group_enabled  = true
-  interval            = "PT1M"
-  scopes              = [azurerm_monitor_workspace.prometheus.id, var.aks_id]
-  tags                = var.tags
-
-  dynamic "rule" {
-    for_each = local.prometheus_rules
-    content {
-      alert      = rule.key
-      enabled    = true
-      expression = rule.value.expression
-      severity   = rule.value.severity
-
-      action {
-        action_group_id = var.action_group_id
-      }
-
-      alert_resolution {
-        auto_resolved   = true
-        time_to_resolve = "PT10M"
-      }
-    }
-  }
-}
+# The Prometheus rule group over these (each rule with a pending duration `for`) is in
+# prometheus_rules.tf.json: checkov's HCL parser cannot read an argument named `for`.
 
 resource "azurerm_application_insights_workbook" "pipeline" {
   name                = "8a7c5d0e-6f1b-4c2a-9e3d-4b5a6c7d8e9f"
