@@ -10,7 +10,8 @@ App settings read here (all slot-sticky except the strategy ones, see local.sett
   STATE_STORAGE / STATE_STORAGE__blobServiceUri (or MARKETFLOW_STATE_DB locally)   the shared
       documents: account snapshot, trading state (shared.adapters.stores)
   MARKETFLOW_STRATEGY, MARKETFLOW_STRATEGY_PARAMS ("fast=10 slow=20")   the signals handler
-  MARKETFLOW_RISK_*   the risk handler; it reads the account positions writes
+  MARKETFLOW_RISK_*   the risk handler; it reads the account positions writes (positions reads
+      the daily loss limits too, for its daily_loss_used_pct gauge)
   MARKETFLOW_ACCOUNT_CASH   the paper account's opening capital, used by positions only when the
       store holds no account yet
   MARKETFLOW_INTERVAL   the kline interval the strategies and the marks use (default 1m)
@@ -48,6 +49,7 @@ from shared.events import ExecutionReport, Kline, Signal
 from shared.pipeline.risk import RiskHandler
 from shared.pipeline.signals import SignalHandler
 from shared.risk import RiskConfig, RiskEngine
+from shared.risk.checks import daily_loss_used
 from shared.strategies import parse_params
 
 log = logging.getLogger(__name__)
@@ -329,6 +331,24 @@ def risk_processor() -> BatchProcessor[Signal]:
         return proc
 
 
+def account_recorder(book: StoredPositions) -> Callable[[], None]:
+    """`book.commit`, then the account gauges (telemetry.GAUGES) from what was written: equity,
+    daily P&L, drawdown, exposure, and the share of the daily loss limit used (the risk settings
+    risk reads; unreadable ones skip that gauge, never the booking)."""
+    try:
+        config: RiskConfig | None = RiskConfig()
+    except ValueError as exc:  # RiskConfigError, pydantic's ValidationError
+        log.error("positions: risk settings unreadable, no daily loss gauge: %s", exc)
+        config = None
+
+    def commit() -> None:
+        book.commit()
+        account = book.account()
+        metrics().record_account(account, None if config is None else daily_loss_used(account, config))
+
+    return commit
+
+
 def positions_processor() -> BatchProcessor[ExecutionReport]:
     """executions -> the account book -> the account document risk reads (no hub output)."""
     with _lock:
@@ -343,7 +363,7 @@ def positions_processor() -> BatchProcessor[ExecutionReport]:
             proc = _processors[POSITIONS_CONSUMER] = BatchProcessor(
                 hub=topology.EXECUTIONS.name, consumer=POSITIONS_CONSUMER, event_type=ExecutionReport, step=step,
                 publish_to=None, publisher=publisher(), dead_letters=dead_letters(), metrics=metrics(),
-                begin=book.begin, commit=book.commit, cache_outputs=False)
+                begin=book.begin, commit=account_recorder(book), cache_outputs=False)
         return proc
 
 
@@ -361,7 +381,7 @@ def positions_marks_processor() -> BatchProcessor[Kline]:
             proc = _processors[POSITIONS_MARKS] = BatchProcessor(
                 hub=topology.MARKET_DATA.name, consumer=POSITIONS_CONSUMER, event_type=Kline, step=step,
                 publish_to=None, publisher=publisher(), dead_letters=dead_letters(), metrics=metrics(),
-                begin=book.begin, commit=book.commit, cache_outputs=False, skip_other_types=True,
+                begin=book.begin, commit=account_recorder(book), cache_outputs=False, skip_other_types=True,
                 interval=interval(), name=POSITIONS_MARKS)
         return proc
 

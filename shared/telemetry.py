@@ -39,6 +39,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from shared.events import Event, ExecutionReport, RiskDecision, Signal
+from shared.portfolio import AccountSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,11 @@ HANDLER_ERRORS = "marketflow.handler_errors"
 TRADING_STATE = "marketflow.trading_state"
 BATCH_DURATION = "marketflow.batch_duration"
 EVENT_AGE = "marketflow.event_age"
+EQUITY = "marketflow.equity"
+DAILY_PNL = "marketflow.daily_pnl"
+DRAWDOWN = "marketflow.drawdown"
+DAILY_LOSS_USED = "marketflow.daily_loss_used_pct"
+EXPOSURE = "marketflow.exposure"
 WORKER_RUNTIME_SETTING = "FUNCTIONS_WORKER_RUNTIME"
 WORKER_TELEMETRY_SETTING = "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"
 Exporter = Literal["none", "azure_monitor", "functions_worker"]
@@ -79,6 +85,19 @@ COUNTERS: dict[str, tuple[str, str]] = {
     FILLS: ("{fill}", "fills booked, by side and venue"),
     DEAD_LETTERS: ("{event}", "events dead-lettered, by hub, consumer, error type and reason code"),
     HANDLER_ERRORS: ("{event}", "unexpected handler exceptions (bugs), dead-lettered as HANDLER_ERROR; alert on > 0"),
+}
+
+# The account `positions` writes, set after each committed batch (fills and marks), for the
+# workbook's account panel and the Functions' daily-loss alert. Money in the book's quote asset.
+# daily_loss_used_pct is the executor's daily_loss_limit_used in percent (an integer threshold
+# for the alert: Bicep has no decimal literals). exposure is per symbol (mark x quantity; 0 once
+# a position closes): its cardinality is the traded symbols'.
+GAUGES: dict[str, tuple[str, str]] = {
+    EQUITY: ("{quote}", "account equity: cash plus positions at their marks"),
+    DAILY_PNL: ("{quote}", "equity change since the UTC day's start (realized and unrealized)"),
+    DRAWDOWN: ("%", "equity below its peak, percent of the peak"),
+    DAILY_LOSS_USED: ("%", "today's loss as a percent of the tighter daily loss limit (100: REDUCING)"),
+    EXPOSURE: ("{quote}", "position value at its mark, by symbol"),
 }
 
 Attributes = Mapping[str, str]
@@ -105,11 +124,14 @@ def fill_attributes(report: ExecutionReport) -> dict[str, str]:
 
 
 class Metrics:
-    """The MarketFlow counters and the trading-state gauge on one meter."""
+    """The MarketFlow counters, the trading-state and account gauges and the histograms on one meter."""
 
     def __init__(self, meter: Meter) -> None:
         self._counters = {name: meter.create_counter(name, unit=unit, description=desc)
                           for name, (unit, desc) in COUNTERS.items()}
+        self._gauges = {name: meter.create_gauge(name, unit=unit, description=desc)
+                        for name, (unit, desc) in GAUGES.items()}
+        self._exposed: set[str] = set()
         self._state = meter.create_gauge(
             TRADING_STATE, unit="{level}",
             description="risk trading state: 0 ACTIVE, 1 REDUCING, 2 HALTED, by state and lock source")
@@ -130,6 +152,22 @@ class Metrics:
     def set_trading_state(self, level: int, state: str, source: str = "none") -> None:
         """Record the risk engine's effective trading state (alert on level > 0)."""
         self._state.set(level, attributes={"state": state, "source": source})
+
+    def record_account(self, account: AccountSnapshot, daily_loss_used: float | None) -> None:
+        """The account gauges (`GAUGES`) from one snapshot; `daily_loss_used` is
+        shared.risk.checks.daily_loss_used (a share), None when the risk settings are unreadable."""
+        gauges = self._gauges
+        gauges[EQUITY].set(account.equity)
+        gauges[DAILY_PNL].set(account.equity - account.day_start_equity)
+        peak = account.peak_equity
+        gauges[DRAWDOWN].set(max(peak - account.equity, 0.0) / peak * 100.0 if peak > 0 else 0.0)
+        if daily_loss_used is not None:
+            gauges[DAILY_LOSS_USED].set(daily_loss_used * 100.0)
+        held = {symbol for symbol, (qty, _, _) in account.positions.items() if qty}
+        for symbol in sorted(held | self._exposed):
+            qty, _, mark = account.positions.get(symbol, (0.0, 0.0, 0.0))
+            gauges[EXPOSURE].set(qty * mark, attributes={"symbol": symbol})
+        self._exposed = held
 
     def record_approvals(self, layer1: int, layer2: int) -> None:
         """Plain approvals (`RiskEngine.take_approvals`): they are counted, not emitted as events,

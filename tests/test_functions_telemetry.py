@@ -162,3 +162,70 @@ def test_every_event_hubs_setting_in_host_json_is_explained() -> None:
     docs = (ROOT / "docs" / "functions.md").read_text()
     for name in [*settings, "telemetryMode"]:
         assert f"| `{name}` |" in docs, f"docs/functions.md does not explain host.json {name}"
+
+
+def gauges(reader: InMemoryMetricReader) -> dict[str, dict[tuple[tuple[str, Any], ...], float]]:
+    """The gauges set since the last collection (a synchronous gauge reports a value once), by name
+    and attributes."""
+    data = reader.get_metrics_data()
+    found: dict[str, dict[tuple[tuple[str, Any], ...], float]] = {}
+    for m in (m for rm in (data.resource_metrics if data else []) for sm in rm.scope_metrics for m in sm.metrics):
+        if m.name in telemetry.GAUGES:
+            found[m.name] = {tuple(sorted(p.attributes.items())): p.value for p in m.data.data_points}
+    return found
+
+
+def test_positions_sets_the_account_gauges_from_what_it_wrote(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real `positions` and `positions_marks` functions book a fill and mark it down; the account
+    gauges then equal the account document risk reads, and the daily loss share uses the risk settings."""
+    import factories
+
+    from shared.adapters.account import AccountStore
+
+    monkeypatch.setenv("MARKETFLOW_RISK_DAILY_LOSS_LIMIT", "200")
+    reader, docs = InMemoryMetricReader(), InMemoryDocumentStore()
+    runtime.reset()
+    runtime.configure(publisher=InMemoryPublisher(), dead_letters=InMemoryDeadLetterSink(), documents=docs,
+                      environ=ENV, metrics=telemetry.Metrics(MeterProvider(metric_readers=[reader]).get_meter("t")))
+    try:
+        report = factories.report()
+        trigger("positions")(host_batch([report], partition_id="0"))
+        booked = AccountStore(docs).snapshot()
+        assert booked is not None
+        assert gauges(reader)[telemetry.EQUITY] == {(): pytest.approx(booked[0].equity)}
+        trigger("positions_marks")(host_batch([factories.kline(factories.T0 + 120_000, close=6500.0)]))
+    finally:
+        runtime.reset()
+    stored = AccountStore(docs).snapshot()
+    assert stored is not None
+    account = stored[0]
+    qty = report.fills[0].quantity
+    assert account.positions["BTCUSDT"][0] == pytest.approx(qty) and account.positions["BTCUSDT"][2] == 6500.0
+    loss = account.day_start_equity - account.equity
+    assert loss > 50, account  # 0.1386 BTC bought at 7201, marked at 6500: about 97 lost
+    assert gauges(reader) == {
+        telemetry.EQUITY: {(): pytest.approx(account.equity)},
+        telemetry.DAILY_PNL: {(): pytest.approx(-loss)},
+        telemetry.DAILY_LOSS_USED: {(): pytest.approx(loss / 200 * 100)},
+        telemetry.DRAWDOWN: {(): pytest.approx((account.peak_equity - account.equity) / account.peak_equity * 100)},
+        telemetry.EXPOSURE: {(("symbol", "BTCUSDT"),): pytest.approx(qty * 6500.0)},
+    }
+
+
+def test_a_closed_positions_exposure_goes_to_zero() -> None:
+    from shared.portfolio import AccountSnapshot
+
+    reader = InMemoryMetricReader()
+    metrics = telemetry.Metrics(MeterProvider(metric_readers=[reader]).get_meter("t"))
+    held = AccountSnapshot(cash=0.0, equity=1000.0, peak_equity=1000.0, day_start_equity=1000.0, realized_pnl=0.0,
+                           positions={"ETHUSDT": (2.0, 400.0, 500.0)}, consecutive_losses=0, time=1)
+    metrics.record_account(held, None)
+    first = gauges(reader)
+    assert first[telemetry.EXPOSURE] == {(("symbol", "ETHUSDT"),): 1000.0}
+    assert telemetry.DAILY_LOSS_USED not in first  # unreadable risk settings: not set
+    metrics.record_account(held._replace(positions={}, cash=1000.0), 0.0)
+    second = gauges(reader)
+    assert second[telemetry.EXPOSURE] == {(("symbol", "ETHUSDT"),): 0.0}
+    assert second[telemetry.DAILY_LOSS_USED] == {(): 0.0}
+    metrics.record_account(held._replace(positions={}, cash=1000.0), 0.0)
+    assert telemetry.EXPOSURE not in gauges(reader)  # closed and reported once: no longer set

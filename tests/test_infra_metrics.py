@@ -34,7 +34,7 @@ PROM_NAME = re.compile(r"marketflow_[a-z_]+")
 
 
 def otel_emitted() -> set[str]:
-    return set(telemetry.COUNTERS) | {telemetry.TRADING_STATE} | set(telemetry.HISTOGRAMS)
+    return set(telemetry.COUNTERS) | {telemetry.TRADING_STATE} | set(telemetry.HISTOGRAMS) | set(telemetry.GAUGES)
 
 
 def prometheus_exposition_names(text: str) -> set[str]:
@@ -81,14 +81,22 @@ def referenced(text: str) -> set[str]:
     return set(OTEL_NAME.findall(text)) | set(PROM_NAME.findall(text))
 
 
+def strings_under(node: Any, key: str) -> list[str]:
+    """Every string value of `key` anywhere in a JSON document (panels in rows, items in groups)."""
+    if isinstance(node, dict):
+        found = [node[key]] if isinstance(node.get(key), str) else []
+        return found + [s for v in node.values() for s in strings_under(v, key)]
+    if isinstance(node, list):
+        return [s for v in node for s in strings_under(v, key)]
+    return []
+
+
 def grafana_exprs() -> str:
-    dashboard = json.loads(GRAFANA.read_text())
-    return "\n".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    return "\n".join(strings_under(json.loads(GRAFANA.read_text()), "expr"))
 
 
 def workbook_queries() -> str:
-    workbook = json.loads(WORKBOOK.read_text())
-    return "\n".join(i["content"].get("query", "") for i in workbook["items"])
+    return "\n".join(strings_under(json.loads(WORKBOOK.read_text()), "query"))
 
 
 def tf_prometheus_group() -> dict[str, Any]:
@@ -158,10 +166,9 @@ def test_the_emitted_sets_are_real() -> None:
 
 def test_every_metric_an_alert_or_panel_names_is_emitted() -> None:
     known = emitted()
-    for path, text in ((ALERTS_TF, ALERTS_TF.read_text()), (PROMETHEUS_TF, tf_prometheus_exprs()),
-                       (ALERTS_BICEP, ALERTS_BICEP.read_text()), (WORKBOOK, workbook_queries()),
-                       (GRAFANA, grafana_exprs())):
-        names = referenced(text)
+    # Whole files, titles included: a panel titled after a metric must name a real one too.
+    for path in (ALERTS_TF, PROMETHEUS_TF, ALERTS_BICEP, WORKBOOK, GRAFANA):
+        names = referenced(path.read_text())
         assert names, f"{path} names no metric"
         unknown = names - known
         assert not unknown, f"{path} names metrics the code does not emit: {sorted(unknown)}"
@@ -193,6 +200,7 @@ def test_each_alert_of_the_issue_exists_in_both_stacks() -> None:
         "trading state HALTED": "marketflow.trading_state",
         "daily loss limit reached": "DAILY_LOSS_LIMIT",
         "daily loss near its limit (80 %)": "max(marketflow_executor_daily_loss_limit_used) >= 0.8",
+        "daily loss near its limit, the Functions' account": "marketflow.daily_loss_used_pct",
         "exchange ban": "EXCHANGE_BAN",
     }
     tf = ALERTS_TF.read_text() + tf_prometheus_exprs().replace('"', '\\"')
@@ -205,8 +213,10 @@ def test_each_alert_of_the_issue_exists_in_both_stacks() -> None:
 def test_the_workbook_and_dashboard_cover_the_pipeline(tmp_path: Path) -> None:
     assert {"marketflow.events", "marketflow.decisions", "marketflow.dead_letters",
             "marketflow.trading_state"} <= referenced(workbook_queries())
-    assert {"marketflow_executor_orders_total", "marketflow_ingest_last_event_age_seconds"} <= \
-        referenced(grafana_exprs())
+    assert set(telemetry.GAUGES) <= referenced(workbook_queries()), "the account panels (positions)"
+    assert {"marketflow_executor_orders_total", "marketflow_ingest_last_event_age_seconds",
+            "marketflow_executor_daily_loss_limit_used"} <= referenced(grafana_exprs())
+    assert len(strings_under(json.loads(GRAFANA.read_text()), "expr")) >= len(json.loads(GRAFANA.read_text())["panels"])
     dashboard = json.loads(GRAFANA.read_text())
     assert dashboard["uid"] and all(p["datasource"]["type"] == "prometheus" for p in dashboard["panels"])
 

@@ -50,6 +50,17 @@ var customAlerts = [
     severity: 0
   }
   {
+    // The Functions' account (positions): today's loss held >= 80 % of the daily loss limit for 5 minutes.
+    name: 'account-daily-loss-near-limit'
+    metric: 'marketflow.daily_loss_used_pct'
+    aggregation: 'Minimum'
+    operator: 'GreaterThanOrEqual'
+    threshold: 80
+    reason: ''
+    window: 'PT5M'
+    severity: 1
+  }
+  {
     // Consumer lag of the Functions and the executor: an event handled > 5 minutes after it was enqueued.
     name: 'event-age'
     metric: 'marketflow.event_age'

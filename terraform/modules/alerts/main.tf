@@ -26,6 +26,8 @@ locals {
     "trading-halted"   = { metric = "marketflow.trading_state", aggregation = "Maximum", operator = "GreaterThanOrEqual", threshold = 2, reason = null, window = "PT5M", severity = 1 }
     "daily-loss-limit" = { metric = "marketflow.decisions", aggregation = "Total", operator = "GreaterThan", threshold = 0, reason = "DAILY_LOSS_LIMIT", window = "PT15M", severity = 1 }
     "exchange-ban"     = { metric = "marketflow.decisions", aggregation = "Total", operator = "GreaterThan", threshold = 0, reason = "EXCHANGE_BAN", window = "PT5M", severity = 0 }
+    # The Functions' account (positions): today's loss held >= 80 % of the daily loss limit for 5 minutes (the minimum).
+    "account-daily-loss-near-limit" = { metric = "marketflow.daily_loss_used_pct", aggregation = "Minimum", operator = "GreaterThanOrEqual", threshold = 80, reason = null, window = "PT5M", severity = 1 }
     # Consumer lag of the Functions and the executor: the oldest event handled in 5 minutes was enqueued > 5 minutes before.
     "event-age" = { metric = "marketflow.event_age", aggregation = "Maximum", operator = "GreaterThan", threshold = 300, reason = null, window = "PT5M", severity = 2 }
   }
