@@ -122,3 +122,45 @@ def test_helm_service_accounts_are_the_federated_subjects(values: Any) -> None:
     env = yaml.safe_load(values.read_text())
     tfvars = infra.unquote(infra.terraform(infra.TERRAFORM / "envs" / f"{values.stem.removeprefix('values-')}.tfvars"))
     assert env["azure"]["eventHubNamespace"] == f"evhns-marketflow-{tfvars['environment']}.servicebus.windows.net"
+
+
+def container_env(deployment: dict[str, Any]) -> dict[str, str]:
+    """A container's environment as rendered; secret references get a placeholder value."""
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value", "from-a-secret") for e in container["env"]}
+
+
+@pytest.mark.parametrize("values", infra.values_files(), ids=lambda p: p.stem)
+def test_the_rendered_services_settings_load_and_name_the_terraform_resources(values: Any) -> None:
+    """Each service's rendered environment is accepted by its own settings loader, every connection
+    it opens resolves to an identity-based endpoint, and those endpoints are the resources Terraform
+    names for that environment (tfvars environment, main.tf names)."""
+    from aks_executor.main import CONNECTION_SETTINGS
+    from aks_executor.settings import ServiceSettings
+    from aks_ingestor.settings import IngestSettings
+    from shared.adapters.azure.settings import resolve_connection
+
+    env_name = values.stem.removeprefix("values-")
+    names = {k: v.replace("${local.base}", f"marketflow-{env_name}").replace("${var.short_name}", "mktflw")
+             .replace("${var.environment}", env_name) for k, v in tf_locals()["names"].items()}
+    deployments = {d["metadata"]["name"]: d for d in infra.render_chart(values) if d["kind"] == "Deployment"}
+    executor = container_env(deployments["marketflow-executor"])
+    ingestor = container_env(deployments["marketflow-ingestor"])
+    ServiceSettings.from_env(executor)
+    IngestSettings.from_env(ingestor)
+    endpoints = {"EVENTHUB": f"{names['eventhub_namespace']}.servicebus.windows.net",
+                 "CHECKPOINT_STORAGE": f"https://{names['storage_data']}.blob.core.windows.net/",
+                 "DEADLETTER_STORAGE": f"https://{names['storage_data']}.blob.core.windows.net/",
+                 "INTENT_STORAGE": f"https://{names['storage_data']}.table.core.windows.net/",
+                 "STATE_STORAGE": f"https://{names['storage_data']}.blob.core.windows.net/"}
+    properties = {"EVENTHUB": "fullyQualifiedNamespace", "INTENT_STORAGE": "tableServiceUri"}
+    for setting in CONNECTION_SETTINGS:
+        if setting not in endpoints:
+            continue  # Application Insights: a secret reference, optional
+        conn = resolve_connection(setting, properties.get(setting, "blobServiceUri"), executor)
+        assert conn.uses_identity and conn.endpoint == endpoints[setting], (env_name, setting)
+    for setting in ("EVENTHUB", "CHECKPOINT_STORAGE", "DEADLETTER_STORAGE"):
+        conn = resolve_connection(setting, properties.get(setting, "blobServiceUri"), ingestor)
+        assert conn.uses_identity and conn.endpoint == endpoints[setting], (env_name, setting)
+    image = deployments["marketflow-executor"]["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.startswith(f"{names['container_registry']}.azurecr.io/marketflow:")
