@@ -31,6 +31,9 @@ from shared.events import DecisionStatus, ExecutionReport, RiskDecision
 from .metrics import ExecutorMetrics
 
 log = logging.getLogger("marketflow.executor")
+# What a standby cannot pass until it holds the lease (it consumes only then): /readyz?standby=ok
+# ignores these, so both replicas are Ready for Kubernetes while one trades.
+ACTIVE_ONLY = ("consumer_connected", "lease_held")
 
 # Event Hubs consumer: (hub, owner_level) -> an EventHubConsumerClient-like object (async context
 # manager with receive_batch and close).
@@ -101,7 +104,7 @@ class ExecutorRuntime:
             "lease_held": lambda: self.keeper.held,
         }
         checks.update(readiness_extra or {})
-        self.readiness = Readiness(**checks)
+        self.readiness = Readiness(active_only=ACTIVE_ONLY, **checks)
 
     # -- consumers ----------------------------------------------------------------------------
     def _callbacks(self, source: Source) -> dict[str, Any]:

@@ -65,7 +65,10 @@ def test_each_service_pod(manifests: list[dict[str, Any]], name: str) -> None:
     (container,) = pod["spec"]["containers"]
     assert container["image"].count(":") == 1 and container["resources"]["limits"]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    # The executor's standby holds no lease and answers plain /readyz 503: its probe is the one a
+    # fit standby passes (tests/test_smoke_services.py asks the real app).
+    ready = "/readyz?standby=ok" if name == "marketflow-executor" else "/readyz"
+    assert container["readinessProbe"]["httpGet"] == {"path": ready, "port": "http"}
     assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
     security = container["securityContext"]
     assert security["runAsNonRoot"] and security["readOnlyRootFilesystem"]

@@ -97,6 +97,9 @@ def test_deploy_executor_is_atomic_and_rolls_back() -> None:
     text = (infra.WORKFLOWS / "deploy-executor.yml").read_text()
     assert "helm upgrade --install" in text and "--atomic --wait" in text
     assert "helm rollback" in text and 'marketflow:${GITHUB_SHA}' in text
+    # the smoke check tests/test_smoke_services.py exercises, in both CI systems
+    assert 'bash scripts/smoke_aks.sh "$NAMESPACE"' in text
+    assert "bash scripts/smoke_aks.sh marketflow || { helm rollback" in (infra.ROOT / ".gitlab-ci.yml").read_text()
 
 
 def test_gitlab_ci_has_the_same_stages() -> None:

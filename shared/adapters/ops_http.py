@@ -2,8 +2,13 @@
 
 - `/healthz`: 200 while the event loop answers (the liveness probe; a wedged loop fails it).
 - `/readyz`: 200 only when every named readiness check passes, else 503; the JSON body names each
-  check's result. A standby executor is alive but not ready, so the Service routes nothing to it
-  and a rollout waits for the lease.
+  check's result (and, for the executor, its role). A standby executor is alive but not active,
+  so plain `/readyz` is 503 there: it answers "is this the replica trading?" (the deploy smoke
+  check wants exactly that of one replica).
+- `/readyz?standby=ok`: also 200 for a standby (no lease, so no consumer yet) whose other checks
+  pass: "can this replica trade, now or when it takes the lease over?". The executor pods'
+  readiness probe uses it, so both replicas are Ready: a rolling update (maxUnavailable 0) can
+  replace the standby, and the PodDisruptionBudget (minAvailable 1) lets a node drain evict one.
 - `/metrics`: the Prometheus text exposition of the service's own `prometheus_client` registry.
 
 One server for both services, which share one image: aiohttp is already python-binance's and the
@@ -27,10 +32,15 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 class Readiness:
-    """Named checks, each a callable returning whether it passes (a raising check fails)."""
+    """Named checks, each a callable returning whether it passes (a raising check fails).
 
-    def __init__(self, **checks: Check) -> None:
+    `active_only` names the checks a standby cannot pass until it holds the lease (the executor:
+    `consumer_connected`, `lease_held`); with it the replica reports a role, `active` while
+    `lease_held` passes, else `standby`."""
+
+    def __init__(self, *, active_only: tuple[str, ...] = (), **checks: Check) -> None:
         self.checks = dict(checks)
+        self.active_only = active_only
 
     def results(self) -> dict[str, bool]:
         out: dict[str, bool] = {}
@@ -50,10 +60,16 @@ def build_app(registry: CollectorRegistry, readiness: Readiness,
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
-    async def readyz(_request: web.Request) -> web.Response:
+    async def readyz(request: web.Request) -> web.Response:
         results = readiness.results()
         ready = all(results.values())
-        return web.json_response({"ready": ready, "checks": results}, status=200 if ready else 503)
+        body: dict[str, object] = {"ready": ready, "checks": results}
+        if readiness.active_only:
+            role = "active" if results.get("lease_held") else "standby"
+            if not ready and role == "standby" and request.query.get("standby") == "ok":
+                ready = all(v for k, v in results.items() if k not in readiness.active_only)
+            body = {"ready": ready, "role": role, "checks": results}
+        return web.json_response(body, status=200 if ready else 503)
 
     async def metrics(_request: web.Request) -> web.Response:
         if on_scrape is not None:

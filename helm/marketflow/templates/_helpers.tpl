@@ -26,7 +26,7 @@ livenessProbe:
   failureThreshold: {{ .Values.probes.liveness.failureThreshold }}
 readinessProbe:
   httpGet:
-    path: /readyz
+    path: {{ .readyPath | default "/readyz" }}
     port: http
   periodSeconds: {{ .Values.probes.readiness.periodSeconds }}
   timeoutSeconds: {{ .Values.probes.readiness.timeoutSeconds }}
