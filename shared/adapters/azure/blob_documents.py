@@ -17,7 +17,7 @@ from typing import Any
 from shared import topology
 from shared.adapters.documents import DocumentConflict, Versioned, dumps
 
-from .settings import default_credential, resolve_connection
+from .settings import blob_client_options, default_credential, resolve_connection
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,12 @@ class BlobDocumentStore:
 
         conn = resolve_connection(setting, "blobServiceUri", environ)
         if conn.connection_string is not None:
-            service = BlobServiceClient.from_connection_string(conn.connection_string)
+            service = BlobServiceClient.from_connection_string(conn.connection_string,
+                                                               **blob_client_options(aio=False))
         else:
             assert conn.endpoint is not None
             cred = credential if credential is not None else default_credential(conn.client_id)
-            service = BlobServiceClient(account_url=conn.endpoint, credential=cred)
+            service = BlobServiceClient(account_url=conn.endpoint, credential=cred, **blob_client_options(aio=False))
         return cls(service.get_container_client(container))
 
     @property

@@ -13,24 +13,12 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from .settings import aio_credential, resolve_connection
+from .settings import aio_credential, blob_client_options, resolve_connection
 
 LEASE_STORAGE_SETTING = "CHECKPOINT_STORAGE"  # the lease lives beside the consumers' checkpoints
 LEASE_CONTAINER = "leases"
 EXECUTOR_LEASE = "executor"
 EPOCH_KEY = "epoch"
-
-
-def lease_client_options() -> dict[str, Any]:
-    """Transport and retry options for the lease's client. The storage SDK's default retry
-    (ExponentialRetry: first retry after 15 s, then 18 s and 24 s) would sit out a whole
-    15 s lease inside one renewal that met a dropped connection, and keep a standby waiting
-    long after the lease lapsed; the keeper retries by itself, so the client retries twice,
-    a second apart, and gives up on a silent server after 5 s."""
-    from azure.storage.blob.aio import LinearRetry
-
-    return {"retry_policy": LinearRetry(backoff=1, random_jitter_range=0, retry_total=2),
-            "connection_timeout": 5, "read_timeout": 5}
 
 
 class BlobLease:
@@ -58,11 +46,11 @@ class BlobLease:
         conn = resolve_connection(setting, "blobServiceUri", environ)
         if conn.connection_string is not None:
             client = ContainerClient.from_connection_string(conn.connection_string, container,
-                                                            **lease_client_options())
+                                                            **blob_client_options(aio=True))
         else:
             assert conn.endpoint is not None
             cred = credential if credential is not None else aio_credential(conn.client_id)
-            client = ContainerClient(conn.endpoint, container, credential=cred, **lease_client_options())
+            client = ContainerClient(conn.endpoint, container, credential=cred, **blob_client_options(aio=True))
         return cls(client, name, duration_s=duration_s, holder=holder)
 
     @property
