@@ -30,7 +30,7 @@ from opentelemetry.trace import SpanContext
 
 from shared import topology
 from shared.adapters.deadletter import DeadLetterSink
-from shared.adapters.processing import BatchProcessor, StepResult
+from shared.adapters.processing import BatchProcessor, Delivery, StepResult, is_replay
 from shared.adapters.publisher import Publisher
 from shared.events import ExecutionReport, Kline, OrderIntent
 from shared.execution import (
@@ -94,7 +94,8 @@ class ExecutorService:
         self._run: Runner[Any] = run
         self.executor = Executor(self.broker, self.engine, self.book, self.store)
         self.orders = BatchProcessor(
-            hub=topology.ORDERS.name, consumer=CONSUMER, event_type=OrderIntent, step=self._on_intent,
+            hub=topology.ORDERS.name, consumer=CONSUMER, event_type=OrderIntent,
+            step_with_delivery=self._on_intent,
             publish_to=topology.EXECUTIONS.name, publisher=publisher, dead_letters=dead_letters,
             after_batch=lambda m: m.record_approvals(*self.engine.take_approvals()))
         self.market = BatchProcessor(
@@ -104,8 +105,11 @@ class ExecutorService:
         self._order_traces: OrderedDict[str, SpanContext] = OrderedDict()  # intent id -> its span
         self.metrics = metrics
 
-    def _on_intent(self, intent: OrderIntent) -> StepResult:
+    def _on_intent(self, intent: OrderIntent, delivery: Delivery) -> StepResult:
         started = time.perf_counter()
+        # A replayed intent (the `replay` property every stage carries on) is checked in event
+        # time, as risk checks its signal; a live one on the service's clock (wall time).
+        now = intent.event_time if is_replay(delivery) else self._clock(intent)
         span = trace.get_current_span().get_span_context()
         if span.is_valid:
             self._order_traces[intent.event_id] = span
@@ -113,7 +117,7 @@ class ExecutorService:
                 self._order_traces.popitem(last=False)
         with correlation(intent.correlation_id, intent.event_id):
             # The paper venue and a local store never wait: the async core runs on this thread.
-            outcome = self._run(self.executor.on_intent(intent, self._clock(intent)))
+            outcome = self._run(self.executor.on_intent(intent, now))
         if self.metrics is not None and outcome.reports:
             self.metrics.order_latency.observe(time.perf_counter() - started)
         observe = (outcome.decision,) if outcome.decision is not None else ()

@@ -18,7 +18,7 @@
 | `MARKETFLOW_STATE_DIR` | `.marketflow` | local state (the file lease, the SQLite intent store) |
 | `MARKETFLOW_INTENT_SYNC` | `full` | `sqlite`'s durability: `full` (fsync per commit) or `normal` (no fsync) |
 | `MARKETFLOW_START_POSITION` | `latest` | a partition with no checkpoint starts at `latest` or `earliest` |
-| `MARKETFLOW_CLOCK` | `wall` | signal age and staleness against now (`wall`) or each intent's time (`event`) |
+| `MARKETFLOW_CLOCK` | `wall` | live intents judged at now (`wall`) or at their own time (`event`); replayed: own |
 | `LOG_LEVEL` | `INFO` | |
 """
 

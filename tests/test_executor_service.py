@@ -57,3 +57,29 @@ def test_a_malformed_intent_is_dead_lettered_and_nothing_is_sent(bars) -> None:
     assert record.hub == topology.ORDERS.name and record.field
     assert not publisher.events(topology.EXECUTIONS.name)
     assert not svc.broker.pending
+
+
+def test_a_replayed_intent_is_checked_in_event_time_a_live_one_on_the_wall_clock(bars) -> None:
+    """The `replay` property decides the last look's clock, as it does risk's: a 2020 intent
+    replayed is judged at its own time and filled; the same intent arriving live is years old."""
+    replay = run_replay(bars, "sma_cross", {"fast": 10, "slow": 20}, cash=10_000.0, commission=0.002)
+    first = replay.intents[0]
+    at = next(i for i, bar in enumerate(bars) if bar.close_time == first.event_time)
+
+    def outcome(properties: dict[str, object]) -> tuple[list[ExecutionReport], list]:
+        publisher, dead = InMemoryPublisher(), InMemoryDeadLetterSink()
+        svc = ExecutorService(publisher=publisher, dead_letters=dead, cash=10_000.0, commission=0.002,
+                              risk_config=RiskConfig())  # the service's own clock: wall time
+        for seq, bar in enumerate(bars[:at + 1]):
+            svc.market.process([Delivery(body=encode(bar.to_kline()), partition_key=bar.symbol, sequence_number=seq,
+                                         properties=dict(properties))])
+        svc.orders.process([Delivery(body=encode(first), partition_key=first.symbol, properties=dict(properties))])
+        svc.market.process([Delivery(body=encode(bars[at + 1].to_kline()), partition_key=first.symbol,
+                                     sequence_number=at + 1, properties=dict(properties))])
+        return publisher.events(topology.EXECUTIONS.name), svc.engine.counters()
+
+    replayed, _ = outcome({"replay": "up"})
+    assert [r.status for r in replayed] == [OrderStatus.FILLED]
+    live, counters = outcome({})
+    assert not [r for r in live if r.status is OrderStatus.FILLED]
+    assert counters["rejections_layer2"] == {"STALE_SIGNAL": 1}
