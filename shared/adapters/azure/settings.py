@@ -80,9 +80,10 @@ def blob_client_options(*, aio: bool) -> dict[str, Any]:
     """Retry and timeout options for the Blob clients on a decision path (the executor's lease,
     the shared state documents). The storage SDK's default retry waits 15 s before its first
     retry, then 18 s and 24 s: one dropped connection would outlast a 15 s lease, or hold a
-    batch and its partition for a minute. These retry twice, a second apart, and give up on a
-    silent server after 5 s; past that the caller's own retry runs (the lease keeper's loop, the
-    trigger's retry policy)."""
+    batch and its partition for a minute. These retry twice, a second apart. A request waits up
+    to 30 s for its answer (Azurite on a loaded machine takes seconds; a slow renewal is bounded
+    by the lease keeper's own deadline); past the retries the caller's own retry runs (the lease
+    keeper's loop, the trigger's retry policy)."""
     if aio:
         from azure.storage.blob.aio import LinearRetry as AioLinearRetry
 
@@ -91,4 +92,4 @@ def blob_client_options(*, aio: bool) -> dict[str, Any]:
         from azure.storage.blob import LinearRetry
 
         policy = LinearRetry(backoff=1, random_jitter_range=0, retry_total=2)
-    return {"retry_policy": policy, "connection_timeout": 5, "read_timeout": 5}
+    return {"retry_policy": policy, "connection_timeout": 10, "read_timeout": 30}
