@@ -203,6 +203,13 @@ def _cold_start(progress: Callable[[str], None]) -> str:
     return cold_start_bench.render(cold_start_bench.run(progress=progress), f"{datetime.now(UTC):%Y-%m-%d %H:%M}")
 
 
+def _sweep(progress: Callable[[str], None]) -> str:
+    from benchmarks import sweep_bench
+
+    progress("sweep: marketflow sweep vs Backtest.optimize, 1 and 2 workers (about five minutes)...")
+    return sweep_bench.render(sweep_bench.run(progress=progress), f"{datetime.now(UTC):%Y-%m-%d %H:%M}")
+
+
 def _executor_soak(progress: Callable[[str], None]) -> str:
     from benchmarks import executor_soak_bench
 
@@ -217,6 +224,7 @@ def _executor_soak(progress: Callable[[str], None]) -> str:
 SUITES: dict[str, Callable[[Callable[[str], None]], str]] = {
     "pipeline": _pipeline,
     "replay_process": _replay_process,
+    "sweep": _sweep,
     "emulator": _emulator,
     "up": _up,
     "risk": _risk,
