@@ -21,6 +21,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from multidict import CIMultiDict, CIMultiDictProxy
+
+_CI = (CIMultiDictProxy, CIMultiDict)  # aiohttp's response headers: case-insensitive lookups
+
 _UNIT_MS = {"SECOND": 1_000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}
 _UNIT_LETTER = {"SECOND": "S", "MINUTE": "M", "HOUR": "H", "DAY": "D"}
 
@@ -80,22 +84,32 @@ class ThrottlerBanned(Exception):
         self.until_ms = until_ms
 
 
+_WEIGHT, _ORDERS, _RAW = 0, 1, 2  # what a window counts: a call's weight, its orders, or 1 a call
+
+
 class _Window:
-    __slots__ = ("budget", "id", "limit", "used")
+    __slots__ = ("budget", "counts", "id", "limit", "span_ms", "used")
 
     def __init__(self, limit: RateLimit, share: float) -> None:
         self.limit = limit
         self.budget = max(1, int(limit.limit * share))
+        self.span_ms = limit.window_ms
+        self.counts = (_WEIGHT if limit.kind == "REQUEST_WEIGHT" else _ORDERS if limit.kind == "ORDERS"
+                       else _RAW)
         self.id = -1
         self.used = 0
 
     def roll(self, now_ms: int) -> None:
-        w = now_ms // self.limit.window_ms
+        w = now_ms // self.span_ms
         if w != self.id:
             self.id, self.used = w, 0
 
     def end_ms(self) -> int:
-        return (self.id + 1) * self.limit.window_ms
+        return (self.id + 1) * self.span_ms
+
+    def cost(self, weight: int, orders: int) -> int:
+        c = self.counts
+        return weight if c == _WEIGHT else orders if c == _ORDERS else 1
 
 
 class Throttler:
@@ -124,14 +138,11 @@ class Throttler:
                 w.id, w.used = old[lim.name].id, old[lim.name].used
             self._windows.append(w)
         self._by_header = {w.limit.header: w for w in self._windows if w.limit.header}
+        self._headers = tuple(self._by_header.items())
 
     @property
     def limits(self) -> tuple[RateLimit, ...]:
         return tuple(w.limit for w in self._windows)
-
-    def _cost(self, w: _Window, weight: int, orders: int) -> int:
-        kind = w.limit.kind
-        return weight if kind == "REQUEST_WEIGHT" else orders if kind == "ORDERS" else 1
 
     def delay_ms(self, weight: int, orders: int = 0) -> int:
         """How long a call of this cost must wait now (0: it may go); raises while banned."""
@@ -140,13 +151,30 @@ class Throttler:
             raise ThrottlerBanned(self.banned_until_ms)
         wait = max(0, self.paused_until_ms - now)
         for w in self._windows:
-            cost = self._cost(w, weight, orders)
+            cost = w.cost(weight, orders)
             if cost <= 0:
                 continue
             w.roll(now)
             if w.used + cost > w.budget:
                 wait = max(wait, w.end_ms() - now)
         return wait
+
+    def try_acquire(self, weight: int, orders: int = 0) -> bool:
+        """Count the call if it fits every budget now, in one pass (False: nothing counted, the
+        caller awaits `acquire`); raises while banned."""
+        now = self._now_ms()
+        if now < self.banned_until_ms:
+            raise ThrottlerBanned(self.banned_until_ms)
+        if now < self.paused_until_ms:
+            return False
+        windows = self._windows
+        for w in windows:
+            w.roll(now)
+            if w.used + w.cost(weight, orders) > w.budget:
+                return False
+        for w in windows:
+            w.used += w.cost(weight, orders)
+        return True
 
     async def acquire(self, weight: int, orders: int = 0) -> None:
         """Wait until the call fits every budget, then count it."""
@@ -157,21 +185,26 @@ class Throttler:
             self.waits += 1
             await self._sleep(wait / 1000)
         for w in self._windows:
-            w.used += self._cost(w, weight, orders)
+            w.used += w.cost(weight, orders)
 
     def observe(self, headers: Mapping[str, str]) -> None:
-        """Raise local counts to the exchange's, from one response's headers."""
+        """Raise local counts to the exchange's, from one response's headers (aiohttp's are
+        case-insensitive, so each limit's header is looked up; any other mapping is lower-cased)."""
         if not headers:
             return
-        now = self._now_ms()
-        for name, value in headers.items():
-            w = self._by_header.get(name.lower())
-            if w is None:
+        if not isinstance(headers, _CI):
+            headers = {k.lower(): v for k, v in headers.items()}
+        now = 0
+        for name, w in self._headers:
+            value = headers.get(name)
+            if value is None:
                 continue
             try:
                 used = int(value)
             except ValueError:
                 continue
+            if not now:
+                now = self._now_ms()
             w.roll(now)
             if used > w.used:
                 w.used = used
