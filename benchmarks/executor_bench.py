@@ -11,8 +11,8 @@ by `quoteOrderQty`, then a MARKET SELL of the position), interleaved in blocks s
   (`RiskEngine`), the SQLite intent store (WAL; the mode is read back from the store before
   timing), `BinanceVenue` on the same python-binance client (throttler, per-request headers, typed
   response), the book. Timed from the intent's arrival to: the request about to be sent (after
-  store write and python-binance's signing, aiohttp's `on_request_start`: the executor's own path),
-  the request fully written (the last `on_request_headers_sent` / `on_request_chunk_sent`), the
+  store write and python-binance's signing, when aiohttp starts building the request: the
+  executor's own path), the request fully written (its last byte handed to the socket), the
   response parsed into a `VenueOrder` (`BinanceVenue.submit` returned), and `on_intent` done
   (fill booked, record stored).
 

@@ -78,7 +78,7 @@ class Exchange:
 
     status: int = 0
     headers: Mapping[str, str] = field(default_factory=dict)
-    start_ns: int = 0     # request about to be sent (after python-binance signed it)
+    start_ns: int = 0     # aiohttp starts building the request (python-binance has signed it)
     written_ns: int = 0   # last byte of the request written to the socket
     end_ns: int = 0       # response headers received
 
@@ -87,14 +87,19 @@ _CURRENT: ContextVar[Exchange | None] = ContextVar("binance_exchange", default=N
 
 
 class _StampedRequest(aiohttp.ClientRequest):
-    """aiohttp's request, stamping this task's `Exchange` when it is about to be sent and when its
-    last byte is written (a session's `request_class`; cheaper than a `TraceConfig`, whose six
-    events per request each build a parameters object and await its signal)."""
+    """aiohttp's request, stamping this task's `Exchange` when aiohttp starts building it (python-binance
+    has signed it; where a `TraceConfig`'s `on_request_start` fired) and when its last byte is
+    written (a session's `request_class`; cheaper than a `TraceConfig`, whose six events per request
+    each build a parameters object and await its signal)."""
 
-    async def send(self, conn: Any) -> aiohttp.ClientResponse:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         ex = _CURRENT.get()
         if ex is not None:
             ex.start_ns = time.perf_counter_ns()
+        super().__init__(*args, **kwargs)
+
+    async def send(self, conn: Any) -> aiohttp.ClientResponse:
+        ex = _CURRENT.get()
         resp = await super().send(conn)
         if ex is not None and not ex.written_ns:
             # Headers (and a body written at once) are out; a body left to a writer task stamps again.
