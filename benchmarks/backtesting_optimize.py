@@ -16,48 +16,24 @@ import time
 import warnings
 from typing import Any
 
-from backtesting import Strategy
-from backtesting.lib import crossover
-from backtesting.test import SMA
-
 FAST = range(5, 31, 5)
 SLOW = range(20, 101, 10)
-
-
-class SmaCrossLongOnly(Strategy):
-    """`sma_cross` long-only, its averages as optimizable class attributes (module level: the
-    optimizer's worker processes unpickle it)."""
-
-    fast = 10
-    slow = 20
-
-    def init(self) -> None:
-        self.f = self.I(SMA, self.data.Close, self.fast)
-        self.s = self.I(SMA, self.data.Close, self.slow)
-
-    def next(self) -> None:
-        if crossover(self.f, self.s):
-            if not self.position:
-                self.buy()
-        elif crossover(self.s, self.f) and self.position.is_long:
-            self.position.close()
 
 
 def main(path: str, processes: int, dump: str | None = None) -> int:
     os.environ.setdefault("TQDM_DISABLE", "1")
     started = time.perf_counter()
     import backtesting
-    import pandas as pd
     from backtesting.lib import FractionalBacktest
+
+    from benchmarks.reference import SmaCrossLongOnly, frame_of_csv
 
     def pool(_processes: int | None = None, initializer: Any = None, initargs: tuple[Any, ...] = ()) -> Any:
         return multiprocessing.get_context("fork").Pool(processes, initializer, initargs)
 
     backtesting.Pool = pool  # the documented override (backtesting/__init__.py): this many workers
 
-    raw = pd.read_csv(path, header=None, usecols=range(6))
-    df = pd.DataFrame({"Open": raw[1], "High": raw[2], "Low": raw[3], "Close": raw[4], "Volume": raw[5]})
-    df.index = pd.to_datetime(raw[0], unit="ms")
+    df = frame_of_csv(path)
     loaded = time.perf_counter()
 
     with warnings.catch_warnings():

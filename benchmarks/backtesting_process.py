@@ -14,27 +14,12 @@ import warnings
 def main(path: str) -> int:
     os.environ.setdefault("TQDM_DISABLE", "1")
     started = time.perf_counter()
-    import pandas as pd
-    from backtesting import Strategy
-    from backtesting.lib import FractionalBacktest, crossover
-    from backtesting.test import SMA
+    from backtesting.lib import FractionalBacktest
 
-    raw = pd.read_csv(path, header=None, usecols=range(6))
-    df = pd.DataFrame({"Open": raw[1], "High": raw[2], "Low": raw[3], "Close": raw[4], "Volume": raw[5]})
-    df.index = pd.to_datetime(raw[0], unit="ms")
+    from benchmarks.reference import SmaCrossLongOnly, frame_of_csv
+
+    df = frame_of_csv(path)
     loaded = time.perf_counter()
-
-    class SmaCrossLongOnly(Strategy):
-        def init(self) -> None:
-            self.fast = self.I(SMA, self.data.Close, 10)
-            self.slow = self.I(SMA, self.data.Close, 20)
-
-        def next(self) -> None:
-            if crossover(self.fast, self.slow):
-                if not self.position:
-                    self.buy()
-            elif crossover(self.slow, self.fast) and self.position.is_long:
-                self.position.close()
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -85,30 +85,12 @@ def make_signal_only(path: Path) -> Callable[[], int]:
 def make_backtesting(path: Path) -> Callable[[], int]:
     import warnings
 
-    import pandas as pd
-    from backtesting import Strategy
-    from backtesting.lib import FractionalBacktest, crossover
-    from backtesting.test import SMA
+    from backtesting.lib import FractionalBacktest
 
+    from benchmarks.reference import SmaCrossLongOnly, frame_of_bars
     from shared.data import read_klines
 
-    bars = read_klines([path]).bars
-    df = pd.DataFrame(
-        {"Open": [b.open for b in bars], "High": [b.high for b in bars], "Low": [b.low for b in bars],
-         "Close": [b.close for b in bars], "Volume": [b.volume for b in bars]},
-        index=pd.to_datetime([b.open_time for b in bars], unit="ms"))
-
-    class SmaCrossLongOnly(Strategy):
-        def init(self) -> None:
-            self.fast = self.I(SMA, self.data.Close, 10)
-            self.slow = self.I(SMA, self.data.Close, 20)
-
-        def next(self) -> None:
-            if crossover(self.fast, self.slow):
-                if not self.position:
-                    self.buy()
-            elif crossover(self.slow, self.fast) and self.position.is_long:
-                self.position.close()
+    df = frame_of_bars(read_klines([path]).bars)
 
     def run() -> int:
         with warnings.catch_warnings():

@@ -24,12 +24,12 @@ import pytest
 pd = pytest.importorskip("pandas")
 backtesting = pytest.importorskip("backtesting")
 
-from backtesting import Backtest, Strategy  # noqa: E402
-from backtesting.lib import FractionalBacktest, crossover  # noqa: E402
-from backtesting.test import SMA  # noqa: E402
+from backtesting import Backtest  # noqa: E402
+from backtesting.lib import FractionalBacktest  # noqa: E402
 from hypothesis import HealthCheck, assume, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from benchmarks.reference import SmaCrossLongOnly, frame_of_bars  # noqa: E402
 from shared.market import Bar  # noqa: E402
 from shared.pipeline.replay import ReplayResult, run_replay  # noqa: E402
 from shared.report import summarize  # noqa: E402
@@ -37,32 +37,6 @@ from shared.report.metrics import trade_bars  # noqa: E402
 
 CASH = 10_000.0
 SATOSHI = 1e-8
-
-
-class SmaCrossLongOnly(Strategy):
-    """The reference strategy: buy all equity on a strict cross up when flat, close on a cross down."""
-
-    fast = 10
-    slow = 20
-
-    def init(self) -> None:
-        self.sma_fast = self.I(SMA, self.data.Close, self.fast)
-        self.sma_slow = self.I(SMA, self.data.Close, self.slow)
-
-    def next(self) -> None:
-        if crossover(self.sma_fast, self.sma_slow):
-            if not self.position:
-                self.buy()
-        elif crossover(self.sma_slow, self.sma_fast) and self.position.is_long:
-            self.position.close()
-
-
-def frame(bars: Sequence[Bar]) -> Any:
-    """backtesting.py's input: OHLCV floats indexed by the bar open time (UTC, tz-naive)."""
-    return pd.DataFrame(
-        {"Open": [b.open for b in bars], "High": [b.high for b in bars], "Low": [b.low for b in bars],
-         "Close": [b.close for b in bars], "Volume": [b.volume for b in bars]},
-        index=pd.to_datetime([b.open_time for b in bars], unit="ms"))
 
 
 def run_reference(bars: Sequence[Bar], commission: float, *, fast: int = 10, slow: int = 20,
@@ -74,9 +48,9 @@ def run_reference(bars: Sequence[Bar], commission: float, *, fast: int = 10, slo
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if fractional:
-            bt = FractionalBacktest(frame(bars), SmaCrossLongOnly, fractional_unit=SATOSHI, **kwargs)
+            bt = FractionalBacktest(frame_of_bars(bars), SmaCrossLongOnly, fractional_unit=SATOSHI, **kwargs)
         else:
-            bt = Backtest(frame(bars), SmaCrossLongOnly, **kwargs)
+            bt = Backtest(frame_of_bars(bars), SmaCrossLongOnly, **kwargs)
         return bt.run(fast=fast, slow=slow)
 
 
