@@ -46,7 +46,9 @@ Executor, QueryPolicy, restore_book = execution.Executor, execution.QueryPolicy,
 
 SYMBOL = "ETHUSDT"
 TIME_SCALE = 20  # the executor's backoff sleeps run 20x faster than its clock says
-CLIENT_TIMEOUT_S = 0.1
+# Every request the executors make in a case runs under this timeout, queries and reconciliation
+# included: 0.1 s timed out plain loopback requests when other suites loaded the 2 cores.
+CLIENT_TIMEOUT_S = 0.5
 
 
 class Clock:
@@ -110,7 +112,7 @@ async def start(fake: FakeBinance, state_dir: Path, clock: Clock) -> tuple[Execu
 
 FAULTS: dict[str, Fault | None] = {
     "none": None,
-    "latency_past_timeout": Fault("latency", "POST", "order", seconds=0.15),
+    "latency_past_timeout": Fault("latency", "POST", "order", seconds=CLIENT_TIMEOUT_S + 0.25),
     "429_retry_after": Fault("429", "POST", "order", retry_after=1),
     "418_banned": Fault("418", "POST", "order", retry_after=1),
     "5xx_executed": Fault("5xx", "POST", "order", status=503, code=-1007, execute=True),
@@ -156,7 +158,7 @@ def test_fault_crash_restart_never_duplicates(fault_name: str, kind: str, crash:
             finally:
                 await venue.close()
             if fault_name.startswith("latency"):
-                await asyncio.sleep(0.2)  # the request still in flight at the fake lands now
+                await asyncio.sleep(0.35)  # the request still in flight at the fake lands now
             fake.faults.clear()
             fake.lag_queries = 0
             clock.skipped_ms += 2_000   # the restart comes after any Retry-After / ban has lapsed
