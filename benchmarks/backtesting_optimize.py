@@ -24,9 +24,8 @@ def main(path: str, processes: int, dump: str | None = None) -> int:
     os.environ.setdefault("TQDM_DISABLE", "1")
     started = time.perf_counter()
     import backtesting
-    from backtesting.lib import FractionalBacktest
 
-    from benchmarks.reference import SmaCrossLongOnly, frame_of_csv
+    from benchmarks.reference import bench_backtest, frame_of_csv
 
     def pool(_processes: int | None = None, initializer: Any = None, initargs: tuple[Any, ...] = ()) -> Any:
         return multiprocessing.get_context("fork").Pool(processes, initializer, initargs)
@@ -38,8 +37,7 @@ def main(path: str, processes: int, dump: str | None = None) -> int:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bt = FractionalBacktest(df, SmaCrossLongOnly, fractional_unit=1e-8, cash=10_000, commission=0.002,
-                                finalize_trades=False)
+        bt = bench_backtest(df)
         stats, heatmap = bt.optimize(fast=FAST, slow=SLOW, constraint=lambda p: p.fast < p.slow,
                                      maximize="Return [%]", return_heatmap=True)
     done = time.perf_counter()

@@ -14,17 +14,14 @@ import warnings
 def main(path: str) -> int:
     os.environ.setdefault("TQDM_DISABLE", "1")
     started = time.perf_counter()
-    from backtesting.lib import FractionalBacktest
-
-    from benchmarks.reference import SmaCrossLongOnly, frame_of_csv
+    from benchmarks.reference import bench_backtest, frame_of_csv
 
     df = frame_of_csv(path)
     loaded = time.perf_counter()
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bt = FractionalBacktest(df, SmaCrossLongOnly, fractional_unit=1e-8, cash=10_000, commission=0.002,
-                                finalize_trades=False)
+        bt = bench_backtest(df)
         stats = bt.run()
     done = time.perf_counter()
     print(f"time load {loaded - started:.3f} s, run {done - loaded:.3f} s")

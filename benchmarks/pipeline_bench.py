@@ -85,9 +85,7 @@ def make_signal_only(path: Path) -> Callable[[], int]:
 def make_backtesting(path: Path) -> Callable[[], int]:
     import warnings
 
-    from backtesting.lib import FractionalBacktest
-
-    from benchmarks.reference import SmaCrossLongOnly, frame_of_bars
+    from benchmarks.reference import bench_backtest, frame_of_bars
     from shared.data import read_klines
 
     df = frame_of_bars(read_klines([path]).bars)
@@ -95,8 +93,7 @@ def make_backtesting(path: Path) -> Callable[[], int]:
     def run() -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            bt = FractionalBacktest(df, SmaCrossLongOnly, fractional_unit=1e-8, cash=10_000, commission=0.002,
-                                    finalize_trades=False)
+            bt = bench_backtest(df)
             bt.run()
         return len(df)
 

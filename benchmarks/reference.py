@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 from backtesting import Strategy
-from backtesting.lib import crossover
+from backtesting.lib import FractionalBacktest, crossover
 from backtesting.test import SMA
 
 from shared.market import Bar
@@ -33,6 +33,13 @@ class SmaCrossLongOnly(Strategy):
                 self.buy()
         elif crossover(self.sma_slow, self.sma_fast) and self.position.is_long:
             self.position.close()
+
+
+def bench_backtest(df: pd.DataFrame) -> FractionalBacktest:
+    """The benches' backtest of `df`: cash 10,000, commission 0.002, satoshi units, and a trade
+    still open at the end left open (`finalize_trades=False`), as the replay leaves it."""
+    return FractionalBacktest(df, SmaCrossLongOnly, fractional_unit=1e-8, cash=10_000, commission=0.002,
+                              finalize_trades=False)
 
 
 def frame_of_bars(bars: Sequence[Bar]) -> pd.DataFrame:
