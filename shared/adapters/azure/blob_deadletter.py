@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
 from collections.abc import Mapping
 from typing import Any
 
 from shared import topology
 from shared.adapters.deadletter import DEAD_LETTER_STORAGE_SETTING, DeadLetter
 
-from .settings import default_credential, resolve_connection
+from .blob_container import ContainerOnce, container_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +24,7 @@ class BlobDeadLetterSink:
 
     def __init__(self, container: Any) -> None:
         self._container = container
-        self._ensured = False
-        self._lock = threading.Lock()
+        self._once = ContainerOnce(container, f"dead-letter container {topology.DEAD_LETTER_CONTAINER}")
 
     @classmethod
     def from_settings(cls, setting: str = DEAD_LETTER_STORAGE_SETTING,
@@ -35,16 +32,7 @@ class BlobDeadLetterSink:
                       credential: Any | None = None) -> BlobDeadLetterSink:
         """`<setting>` connection string (UseDevelopmentStorage=true locally), or
         `<setting>__blobServiceUri` with the managed identity."""
-        from azure.storage.blob import BlobServiceClient
-
-        conn = resolve_connection(setting, "blobServiceUri", environ)
-        if conn.connection_string is not None:
-            service = BlobServiceClient.from_connection_string(conn.connection_string)
-        else:
-            assert conn.endpoint is not None
-            cred = credential if credential is not None else default_credential(conn.client_id)
-            service = BlobServiceClient(account_url=conn.endpoint, credential=cred)
-        return cls(service.get_container_client(topology.DEAD_LETTER_CONTAINER))
+        return cls(container_from_settings(setting, topology.DEAD_LETTER_CONTAINER, environ, credential))
 
     def put(self, record: DeadLetter) -> None:
         from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -56,9 +44,9 @@ class BlobDeadLetterSink:
         except ResourceExistsError:
             return  # already recorded by an earlier delivery
         except ResourceNotFoundError:
-            if self._ensured:
+            if self._once.ensured:
                 raise
-            self._ensure_container()
+            self._once.ensure()
             try:
                 self._upload(name, data)
             except ResourceExistsError:
@@ -70,14 +58,3 @@ class BlobDeadLetterSink:
         self._container.upload_blob(name, data, overwrite=False,
                                     content_settings=ContentSettings(content_type="application/json"),
                                     metadata={"hub": name.split("/", 1)[0]})
-
-    def _ensure_container(self) -> None:
-        from azure.core.exceptions import ResourceExistsError
-
-        with self._lock:
-            if self._ensured:
-                return
-            with contextlib.suppress(ResourceExistsError):  # another instance won the race
-                self._container.create_container()
-            self._ensured = True
-            log.info("created dead-letter container %s", topology.DEAD_LETTER_CONTAINER)

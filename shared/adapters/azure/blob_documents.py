@@ -7,17 +7,16 @@ storage error propagates as it is, so the trigger's retry policy runs.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import threading
 from collections.abc import Mapping
 from typing import Any
 
 from shared import topology
 from shared.adapters.documents import DocumentConflict, Versioned, dumps
 
-from .settings import blob_client_options, default_credential, resolve_connection
+from .blob_container import ContainerOnce, container_from_settings
+from .settings import blob_client_options
 
 log = logging.getLogger(__name__)
 
@@ -30,25 +29,14 @@ class BlobDocumentStore:
 
     def __init__(self, container: Any) -> None:
         self._container = container
-        self._ensured = False
-        self._lock = threading.Lock()
+        self._once = ContainerOnce(container, "state container")
 
     @classmethod
     def from_settings(cls, setting: str = STATE_STORAGE_SETTING, container: str = STATE_CONTAINER,
                       environ: Mapping[str, str] | None = None, credential: Any | None = None) -> BlobDocumentStore:
         """`<setting>` connection string (UseDevelopmentStorage=true locally) or
         `<setting>__blobServiceUri` with the managed identity, as the dead-letter sink reads its own."""
-        from azure.storage.blob import BlobServiceClient
-
-        conn = resolve_connection(setting, "blobServiceUri", environ)
-        if conn.connection_string is not None:
-            service = BlobServiceClient.from_connection_string(conn.connection_string,
-                                                               **blob_client_options(aio=False))
-        else:
-            assert conn.endpoint is not None
-            cred = credential if credential is not None else default_credential(conn.client_id)
-            service = BlobServiceClient(account_url=conn.endpoint, credential=cred, **blob_client_options(aio=False))
-        return cls(service.get_container_client(container))
+        return cls(container_from_settings(setting, container, environ, credential, **blob_client_options(aio=False)))
 
     @property
     def container_name(self) -> str:
@@ -79,9 +67,9 @@ class BlobDocumentStore:
         try:
             return self._upload(key, body, etag)
         except ResourceNotFoundError:
-            if etag is not None or self._ensured:
+            if etag is not None or self._once.ensured:
                 raise DocumentConflict(f"document {key!r} is gone since it was read") from None
-            self._ensure_container()
+            self._once.ensure()
             return self._upload(key, body, etag)
 
     def _upload(self, key: str, body: bytes, etag: str | None) -> str:
@@ -101,14 +89,3 @@ class BlobDocumentStore:
             raise DocumentConflict(f"document {key!r} changed since it was read "
                                    f"({type(exc).__name__})") from None
         return str(result["etag"])
-
-    def _ensure_container(self) -> None:
-        from azure.core.exceptions import ResourceExistsError
-
-        with self._lock:
-            if self._ensured:
-                return
-            with contextlib.suppress(ResourceExistsError):  # another instance won the race
-                self._container.create_container()
-            self._ensured = True
-            log.info("created state container %s", self.container_name)
