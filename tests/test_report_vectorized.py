@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.report.metrics import drawdown_pct, max_drawdown_pct
@@ -45,8 +45,27 @@ def test_drawdown_is_the_running_peak_definition(equity: list[float]) -> None:
     assert max_drawdown_pct(equity) == min([*expected, -0.0])
 
 
+@settings(deadline=None)  # the first example pays Arrow's one-time compute set-up (tens of ms)
 @given(st.lists(st.floats(allow_nan=False) | st.sampled_from([0.0, -0.0, 1.5]), max_size=300))
 def test_repr_floats_is_repr(values: list[float]) -> None:
     from shared.report.writer import repr_floats
 
+    assert repr_floats(values) == [repr(v) for v in values]
+
+
+def test_repr_floats_is_repr_on_a_million_values_of_every_magnitude() -> None:
+    """Arrow formats the distinct values where its notation is repr's: held against `repr` on
+    random doubles from 1e-8 to 1e18 (both signs), the same rounded to cents and to 8 places (an
+    equity curve's values), around the 1e-4 and 1e10 switch points, and every bit pattern class
+    (subnormals, whole numbers, inf, nan)."""
+    from shared.report.writer import repr_floats
+
+    rng = np.random.default_rng(20261203)
+    x = 10 ** rng.uniform(-8, 18, 250_000) * np.where(rng.random(250_000) < 0.5, -1.0, 1.0)
+    switch = np.array([1e-4, -1e-4, 1e10, -1e10])
+    edges = np.concatenate([switch, np.nextafter(switch, 0), np.nextafter(switch, 2 * switch)])
+    special = np.array([0.0, -0.0, 5.0, -3.0, 1e15, 1e16, 2.0 ** 53, 5e-324, 2.2250738585072014e-308,
+                        float("inf"), float("-inf"), float("nan"), 0.1, 1 / 3, 9_999_999_999.99])
+    raw = rng.integers(0, 2 ** 63, 100_000, dtype=np.int64).view(np.float64)  # any bit pattern
+    values = np.concatenate([x, np.round(x, 2), np.round(x, 8), edges, special, raw]).tolist()
     assert repr_floats(values) == [repr(v) for v in values]
