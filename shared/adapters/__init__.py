@@ -8,10 +8,28 @@ Handlers never touch Event Hubs or Blob Storage themselves; the Functions, the e
 tests hand them these adapters, so the same code path runs against Azure and in memory.
 """
 
-from .azure import BlobDeadLetterSink, ConfigurationError, EventHubPublisher
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from .deadletter import DeadLetter, DeadLetterSink, InMemoryDeadLetterSink
 from .processing import BatchOutcome, BatchProcessor, Delivery, StepResult
 from .publisher import InMemoryPublisher, Publisher, PublishError, partition_key_of
+
+if TYPE_CHECKING:
+    from .azure import BlobDeadLetterSink, ConfigurationError, EventHubPublisher
+
+# The Azure adapters are imported when first named: the Azure SDKs cost a few hundred ms of
+# every process that imports this package, and the replay and the CLI's other commands use none.
+_AZURE = frozenset({"BlobDeadLetterSink", "ConfigurationError", "EventHubPublisher"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _AZURE:
+        from . import azure
+
+        return getattr(azure, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "BatchOutcome", "BatchProcessor", "BlobDeadLetterSink", "ConfigurationError", "DeadLetter",
