@@ -181,6 +181,32 @@ def test_exchange_info_sets_budgets_and_cache_refreshes_hourly_and_on_invalidate
     run(go, limits=RateLimits(weight_per_minute=500))
 
 
+def test_try_acquire_counts_only_a_call_that_may_go_now() -> None:
+    """The order path's synchronous check: it counts a call with room in every window, and for a
+    full window, a pause or a ban counts nothing (the caller then awaits `acquire`)."""
+    now = [60_000 * 10]
+    limits = rate_limits_of({"rateLimits": [
+        {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 100},
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 10}]})
+    th = Throttler(limits, budget_share=0.9, now_ms=lambda: now[0])
+    weight, orders = th._windows  # budgets 90 and 9
+    assert all(th.try_acquire(1, 1) for _ in range(9))
+    assert (weight.used, orders.used) == (9, 9)
+    assert not th.try_acquire(1, 1)                 # the order window is full
+    assert (weight.used, orders.used) == (9, 9)     # and nothing was counted
+    assert th.try_acquire(5)                        # a call with no order still fits
+    assert (weight.used, orders.used) == (14, 9)
+    now[0] += 10_000                                # the next 10 s window
+    assert th.try_acquire(1, 1) and orders.used == 1
+    th.pause(2)
+    assert not th.try_acquire(1) and weight.used == 15
+    now[0] += 2_000
+    assert th.try_acquire(1) and weight.used == 16
+    th.ban(120)
+    with pytest.raises(ThrottlerBanned):
+        th.try_acquire(1)
+
+
 def test_throttler_waits_for_the_window_and_follows_the_exchanges_count() -> None:
     now = [60_000 * 10]
     slept: list[float] = []

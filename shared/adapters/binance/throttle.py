@@ -160,20 +160,12 @@ class Throttler:
         return wait
 
     def try_acquire(self, weight: int, orders: int = 0) -> bool:
-        """Count the call if it fits every budget now, in one pass (False: nothing counted, the
-        caller awaits `acquire`); raises while banned."""
-        now = self._now_ms()
-        if now < self.banned_until_ms:
-            raise ThrottlerBanned(self.banned_until_ms)
-        if now < self.paused_until_ms:
+        """Count the call if it may go now (`delay_ms` is 0) and say so; False counts nothing and
+        the caller awaits `acquire`. Not a coroutine: the order path's common case creates none.
+        Raises while banned."""
+        if self.delay_ms(weight, orders) > 0:
             return False
-        windows = self._windows
-        for w in windows:
-            w.roll(now)
-            if w.used + w.cost(weight, orders) > w.budget:
-                return False
-        for w in windows:
-            w.used += w.cost(weight, orders)
+        self._count(weight, orders)
         return True
 
     async def acquire(self, weight: int, orders: int = 0) -> None:
@@ -184,6 +176,9 @@ class Throttler:
                 break
             self.waits += 1
             await self._sleep(wait / 1000)
+        self._count(weight, orders)
+
+    def _count(self, weight: int, orders: int) -> None:
         for w in self._windows:
             w.used += w.cost(weight, orders)
 
