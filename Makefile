@@ -1,6 +1,7 @@
 # Fresh machine: `make run` (the main job) and `make test` (the whole suite) need nothing but
 # Python 3.11 and Node.js. Each creates .venv at the repo root, upgrades pip first (the bundled
-# pip of a new venv crashes resolving this set) and installs the pinned dependencies.
+# pip of a new venv crashes resolving this set) and installs the pinned dependencies, every
+# transitive one at the version constraints.txt locks.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -13,13 +14,13 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(VENV)/.runtime: $(BIN)/activate requirements.txt pyproject.toml
-	$(PY) -m pip install --quiet -r requirements.txt
+$(VENV)/.runtime: $(BIN)/activate requirements.txt constraints.txt pyproject.toml
+	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	@touch $@
 
 venv: $(VENV)/.runtime

@@ -4,7 +4,8 @@ transitive closure, and that the executor's import closure needs neither pyarrow
 azure-functions.
 
 Not checked here: that `docker build` succeeds (no engine). The constraints were resolved in a
-fresh venv by `scripts/lock-executor.sh` (pip install --dry-run --only-binary=:all:).
+fresh venv by `scripts/lock.sh` (pip install --dry-run --only-binary=:all:), which also writes
+constraints.txt, the lock of the whole test venv; both are checked here.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import textwrap
 from importlib import metadata
 from pathlib import Path
 
-import pytest
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,33 +172,71 @@ def test_the_executor_pins_agree_with_requirements_txt_and_leave_out_the_functio
     assert "-r requirements-executor.txt" in dev  # the test venv has what the executor runs with
 
 
-def test_the_constraints_pin_every_requirement_and_are_closed_under_their_dependencies() -> None:
-    executor, lock = _pins(ROOT / "requirements-executor.txt"), _pins(ROOT / "constraints-executor.txt")
-    for name, version in executor.items():
-        assert lock.get(name) == version, f"{name}=={version} is not pinned the same in constraints-executor.txt"
-    for name in FORBIDDEN:
-        assert name not in lock
-    env = {"python_version": "3.11", "python_full_version": "3.11.0", "sys_platform": "linux",
+ENV_311 = {"python_version": "3.11", "python_full_version": "3.11.0", "sys_platform": "linux",
            "platform_system": "Linux", "os_name": "posix", "platform_machine": "x86_64",
            "implementation_name": "cpython", "platform_python_implementation": "CPython", "extra": ""}
+
+
+def _unmet(lock: dict[str, str]) -> list[str]:
+    """What the lock leaves out or pins outside a range, read from each pinned package's installed
+    metadata (the test venv holds every pin at its version: checked by the caller)."""
     missing: list[str] = []
-    for name, version in lock.items():
-        try:
-            dist = metadata.distribution(name)
-        except metadata.PackageNotFoundError:
-            pytest.fail(f"{name} is pinned but not installed in the test venv: run pip install -r "
-                        "requirements-dev.txt")
-        assert dist.version == version, f"{name}: venv has {dist.version}, constraints pin {version}"
-        for spec in dist.requires or []:
+    for name in lock:
+        for spec in metadata.distribution(name).requires or []:
             req = Requirement(spec)
-            if req.marker is not None and not req.marker.evaluate(env):
+            if req.marker is not None and not req.marker.evaluate(ENV_311):
                 continue  # an extra, or another platform
             dep = _name(req.name)
             if dep not in lock:
                 missing.append(f"{name} needs {dep}")
             elif not req.specifier.contains(lock[dep], prereleases=True):
                 missing.append(f"{name} needs {req}, constraints pin {lock[dep]}")
-    assert not missing
+    return missing
+
+
+def test_the_venv_holds_every_locked_package_at_its_locked_version() -> None:
+    """`make` installs with -c constraints.txt: a release on the index since the lock (pycryptodome
+    4.5.0 over a locked 4.4.0 broke a clean clone's CI once) changes nothing."""
+    wrong: list[str] = []
+    for name, version in _pins(ROOT / "constraints.txt").items():
+        try:
+            installed = metadata.distribution(name).version
+        except metadata.PackageNotFoundError:
+            installed = "not installed"
+        if installed != version:
+            wrong.append(f"{name}: venv has {installed}, constraints.txt pins {version}")
+    assert not wrong, "rebuild the venv: rm -rf .venv && make test\n" + "\n".join(wrong)
+
+
+def test_the_constraints_pin_every_requirement_and_are_closed_under_their_dependencies() -> None:
+    executor, lock = _pins(ROOT / "requirements-executor.txt"), _pins(ROOT / "constraints-executor.txt")
+    for name, version in executor.items():
+        assert lock.get(name) == version, f"{name}=={version} is not pinned the same in constraints-executor.txt"
+    for name in FORBIDDEN:
+        assert name not in lock
+    venv = _pins(ROOT / "constraints.txt")
+    assert {name: venv.get(name) for name in lock} == lock, "the two locks pin a package differently"
+    assert not _unmet(lock)
+
+
+def test_the_venv_lock_pins_every_requirement_and_is_closed_under_their_dependencies() -> None:
+    lock = _pins(ROOT / "constraints.txt")
+    for req in ("requirements.txt", "requirements-dev.txt", "requirements-executor.txt"):
+        for name, version in _pins(ROOT / req).items():
+            assert lock.get(name) == version, f"{name}=={version} in {req} is not pinned the same in constraints.txt"
+    assert not _unmet(lock)
+
+
+def test_every_install_of_the_requirements_is_under_the_lock() -> None:
+    """Each pip install of requirements.txt or requirements-dev.txt (make, the deploy workflows'
+    Function App packages and smoke test) passes -c constraints.txt."""
+    installs = 0
+    for path in (ROOT / "Makefile", ROOT / ".gitlab-ci.yml", *sorted((ROOT / ".github/workflows").glob("*.yml"))):
+        for line in path.read_text().splitlines():
+            if "pip install" in line and re.search(r"-r (\S*/)?requirements(-dev)?\.txt", line):
+                installs += 1
+                assert "-c constraints.txt" in line, f"{path.name}: {line.strip()}"
+    assert installs >= 6
 
 
 def test_the_executors_import_closure_needs_neither_pyarrow_nor_azure_functions() -> None:
