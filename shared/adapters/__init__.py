@@ -10,26 +10,33 @@ tests hand them these adapters, so the same code path runs against Azure and in 
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
-
-from .deadletter import DeadLetter, DeadLetterSink, InMemoryDeadLetterSink
-from .processing import BatchOutcome, BatchProcessor, Delivery, StepResult
-from .publisher import InMemoryPublisher, Publisher, PublishError, partition_key_of
 
 if TYPE_CHECKING:
     from .azure import BlobDeadLetterSink, ConfigurationError, EventHubPublisher
+    from .deadletter import DeadLetter, DeadLetterSink, InMemoryDeadLetterSink
+    from .processing import BatchOutcome, BatchProcessor, Delivery, StepResult
+    from .publisher import InMemoryPublisher, Publisher, PublishError, partition_key_of
 
-# The Azure adapters are imported when first named: the Azure SDKs cost a few hundred ms of
-# every process that imports this package, and the replay and the CLI's other commands use none.
-_AZURE = frozenset({"BlobDeadLetterSink", "ConfigurationError", "EventHubPublisher"})
+# Every name is imported when first used (PEP 562): a submodule such as `binance.streams` (which
+# the `marketflow` parser reads defaults from) then costs only itself, and the Azure SDKs, a few
+# hundred ms, load only in a process that names an Azure adapter.
+_HOME = {
+    "BlobDeadLetterSink": "azure", "ConfigurationError": "azure", "EventHubPublisher": "azure",
+    "DeadLetter": "deadletter", "DeadLetterSink": "deadletter", "InMemoryDeadLetterSink": "deadletter",
+    "BatchOutcome": "processing", "BatchProcessor": "processing", "Delivery": "processing",
+    "StepResult": "processing", "InMemoryPublisher": "publisher", "Publisher": "publisher",
+    "PublishError": "publisher", "partition_key_of": "publisher",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _AZURE:
-        from . import azure
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
 
-        return getattr(azure, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "BatchOutcome", "BatchProcessor", "BlobDeadLetterSink", "ConfigurationError", "DeadLetter",

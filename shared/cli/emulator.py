@@ -27,7 +27,7 @@ def _emulator(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    from emulator.app import add_arguments
+    from emulator.options import add_arguments
 
     p = sub.add_parser("emulator", help="run the Event Hubs emulator (AMQP 1.0, for the stock azure-eventhub SDK)",
                        description="An Event Hubs emulator on loopback: MarketFlow's hubs (or a Config.json in the "
