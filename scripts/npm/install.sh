@@ -5,14 +5,17 @@
 # Re-lock after changing a version: cd scripts/npm/NAME && npm install --package-lock-only
 set -euo pipefail
 name=$1
-dir=$2
 src="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/${name}"
 [[ -f "${src}/package-lock.json" ]] || { echo "error: no npm lock for ${name} in ${src}" >&2; exit 1; }
-if cmp -s "${src}/package-lock.json" "${dir}/package-lock.json" && [[ -d "${dir}/node_modules/${name}" ]]; then
+# The real path: npm takes a prefix that is a symlink for a linked package and refuses the lock.
+dir=$(mkdir -p "$2" && cd "$2" && pwd -P)
+# .installed-lock is written only after `npm ci` succeeded: a failed install is retried next time.
+if cmp -s "${src}/package-lock.json" "${dir}/.installed-lock" && [[ -d "${dir}/node_modules/${name}" ]]; then
   exit 0
 fi
 command -v npm >/dev/null || { echo "error: npm not found; install Node.js" >&2; exit 1; }
 echo "npm: installing ${name} from ${src}/package-lock.json into ${dir}" >&2
-mkdir -p "${dir}"
+rm -f "${dir}/.installed-lock"
 cp "${src}/package.json" "${src}/package-lock.json" "${dir}/"
 npm ci --no-audit --no-fund --loglevel=error --prefix "${dir}" >&2
+cp "${src}/package-lock.json" "${dir}/.installed-lock"
