@@ -96,9 +96,9 @@ def azurite_command(install_dir: Path) -> list[str]:
     """Azurite from npm, exactly as scripts/npm/azurite/package-lock.json locks it (installed into
     `install_dir` on first use), in memory, on loopback."""
     binary = install_dir / "node_modules" / ".bin" / "azurite"
-    if not binary.exists():
-        if shutil.which("npm") is None:
-            raise StackError("Azurite is not installed and npm is not on PATH (install Node.js)")
+    if shutil.which("npm") is not None:  # a no-op when the folder holds this lock's install
         subprocess.run(["bash", str(NPM_INSTALL), "azurite", str(install_dir)], check=True, stdout=subprocess.DEVNULL)
+    elif not binary.exists():
+        raise StackError("Azurite is not installed and npm is not on PATH (install Node.js)")
     return [str(binary), "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent",
             "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1"]
