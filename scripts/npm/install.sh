@@ -9,6 +9,9 @@ src="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/${name}"
 [[ -f "${src}/package-lock.json" ]] || { echo "error: no npm lock for ${name} in ${src}" >&2; exit 1; }
 # The real path: npm takes a prefix that is a symlink for a linked package and refuses the lock.
 dir=$(mkdir -p "$2" && cd "$2" && pwd -P)
+# One install at a time per folder (two suites, or a suite and `marketflow up`, starting together).
+exec 9>"${dir}/.install.lock"
+flock 9
 # .installed-lock is written only after `npm ci` succeeded: a failed install is retried next time.
 if cmp -s "${src}/package-lock.json" "${dir}/.installed-lock" && [[ -d "${dir}/node_modules/${name}" ]]; then
   exit 0
