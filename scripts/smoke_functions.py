@@ -12,7 +12,7 @@ variable NAME (never printed): for a local run against the repo's emulator (`mar
 emulator`); tests/test_smoke_functions.py runs this script that way against the emulator and the
 real `health` function served on loopback.
 
-The workflows run it as `python scripts/smoke_functions.py` after `pip install -r requirements.txt`
+The workflows run it as `python scripts/smoke_functions.py` after `pip install -r requirements.txt -c constraints.txt`
 (the project itself is not installed), so it puts the repository root on sys.path itself.
 
 Exit status 0 when every requested check passed, 1 otherwise, with one line saying which.

@@ -77,7 +77,7 @@ def serve_health(stack: Stack, settings: dict[str, str], name: str = "health") -
 def smoke(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """The script as the workflow runs it, with the dependencies but not the project importable:
     `-S` skips site (so the editable install's path hook is not loaded) and PYTHONPATH names only
-    the virtualenv's site-packages, as `pip install -r requirements.txt` leaves a runner."""
+    the virtualenv's site-packages, as `pip install -r requirements.txt -c constraints.txt` leaves a runner."""
     site_packages = sysconfig.get_paths()["purelib"]
     base = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": site_packages, "HOME": os.environ.get("HOME", "/")}
     return subprocess.run([sys.executable, "-S", str(SCRIPT), *args], capture_output=True, text=True, timeout=180,
