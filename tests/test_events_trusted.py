@@ -34,7 +34,8 @@ def test_the_samples_cover_every_event_type() -> None:
     assert Fill in {type(s) for s in SAMPLES}
 
 
-def same(a: BaseModel, b: BaseModel) -> None:
+def assert_same(a: BaseModel, b: BaseModel) -> None:
+    """The same class, value, repr and fields set: what the validator would have built."""
     assert type(a) is type(b)
     assert a == b and repr(a) == repr(b)
     assert a.model_fields_set == b.model_fields_set
@@ -46,16 +47,16 @@ def same(a: BaseModel, b: BaseModel) -> None:
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: type(s).__name__)
 def test_the_factory_builds_what_validation_builds(sample: BaseModel) -> None:
     given = {k: getattr(sample, k) for k in sample.model_fields_set}
-    same(sample, type(sample).model_validate(given))
+    assert_same(sample, type(sample).model_validate(given))
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: type(s).__name__)
 def test_trusted_equals_validation_with_every_field_and_with_only_the_set_ones(sample: BaseModel) -> None:
     cls = type(sample)
     every: dict[str, Any] = {k: getattr(sample, k) for k in cls.model_fields}
-    same(trusted(cls, dict(every)), cls.model_validate(every))
+    assert_same(trusted(cls, dict(every)), cls.model_validate(every))
     given = {k: getattr(sample, k) for k in sample.model_fields_set}
-    same(trusted(cls, dict(given)), cls.model_validate(given))
+    assert_same(trusted(cls, dict(given)), cls.model_validate(given))
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: type(s).__name__)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 import talib
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.data import read_klines
@@ -199,7 +199,7 @@ def price_walks(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.array(high), np.array(low), np.array(close)
 
 
-@settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=75)
 @given(walk=price_walks())
 def test_random_walks_match_talib(walk: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
     h, lo, c = walk

@@ -26,7 +26,7 @@ backtesting = pytest.importorskip("backtesting")
 
 from backtesting import Backtest  # noqa: E402
 from backtesting.lib import FractionalBacktest  # noqa: E402
-from hypothesis import HealthCheck, assume, event, given, settings  # noqa: E402
+from hypothesis import assume, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from benchmarks.reference import SmaCrossLongOnly, frame_of_bars  # noqa: E402
@@ -225,7 +225,7 @@ def min_relative_margin(closes: Sequence[float], fast: int, slow: int) -> float:
     return worst
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, derandomize=True)
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(150, 400), fast=st.integers(2, 12), gap=st.integers(1, 20),
        commission=st.sampled_from([0.0, 0.001, 0.002]), cash=st.sampled_from([1_000.0, 10_000.0, 250_000.0]))
 def test_random_walk_parity(seed: int, n: int, fast: int, gap: int, commission: float, cash: float) -> None:

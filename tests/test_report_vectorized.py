@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.report.metrics import drawdown_pct, max_drawdown_pct
@@ -45,7 +45,6 @@ def test_drawdown_is_the_running_peak_definition(equity: list[float]) -> None:
     assert max_drawdown_pct(equity) == min([*expected, -0.0])
 
 
-@settings(deadline=None)  # the first example pays Arrow's one-time compute set-up (tens of ms)
 @given(st.lists(st.floats(allow_nan=False) | st.sampled_from([0.0, -0.0, 1.5]), max_size=300))
 def test_repr_floats_is_repr(values: list[float]) -> None:
     from shared.report.writer import repr_floats
@@ -53,7 +52,7 @@ def test_repr_floats_is_repr(values: list[float]) -> None:
     assert repr_floats(values) == [repr(v) for v in values]
 
 
-def test_repr_floats_is_repr_on_a_million_values_of_every_magnitude() -> None:
+def test_repr_floats_is_repr_on_850_000_values_of_every_magnitude() -> None:
     """Arrow formats the distinct values where its notation is repr's: held against `repr` on
     random doubles from 1e-8 to 1e18 (both signs), the same rounded to cents and to 8 places (an
     equity curve's values), around the 1e-4 and 1e10 switch points, and every bit pattern class
@@ -68,4 +67,5 @@ def test_repr_floats_is_repr_on_a_million_values_of_every_magnitude() -> None:
                         float("inf"), float("-inf"), float("nan"), 0.1, 1 / 3, 9_999_999_999.99])
     raw = rng.integers(0, 2 ** 63, 100_000, dtype=np.int64).view(np.float64)  # any bit pattern
     values = np.concatenate([x, np.round(x, 2), np.round(x, 8), edges, special, raw]).tolist()
+    assert len(values) == 850_027
     assert repr_floats(values) == [repr(v) for v in values]

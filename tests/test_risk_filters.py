@@ -80,7 +80,7 @@ def test_decimals_and_formatting() -> None:
     assert fmt(0.12345, 5) == "0.12345" and fmt(100.0, 2) == "100.00"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(x=st.floats(0, 1e6, allow_nan=False), step=st.sampled_from(["0.00001000", "0.00010000", "0.01000000",
                                                                     "0.50000000", "1.00000000", "0.00000001"]))
 def test_floor_and_ceil_stay_on_the_safe_side_of_x_on_the_step_grid(x: float, step: str) -> None:
@@ -174,7 +174,7 @@ def test_dust_is_what_cannot_be_sold() -> None:
     assert BTC.holds(0.0002, 40_000.0) and not BTC.holds(0.00009, 40_000.0)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(qty=st.floats(0, 200, allow_nan=False), price=st.floats(100, 200_000, allow_nan=False),
        symbol=st.sampled_from(["BTCUSDT", "ETHUSDT"]))
 def test_every_accepted_market_sell_satisfies_the_filters_and_the_balance(qty: float, price: float,
@@ -188,7 +188,7 @@ def test_every_accepted_market_sell_satisfies_the_filters_and_the_balance(qty: f
                              avg_price=price) == []
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(quote=st.floats(0, 1e7, allow_nan=False), price=st.floats(100, 200_000, allow_nan=False),
        symbol=st.sampled_from(["BTCUSDT", "ETHUSDT"]))
 def test_every_accepted_market_buy_stays_within_its_budget(quote: float, price: float, symbol: str) -> None:
@@ -201,7 +201,7 @@ def test_every_accepted_market_buy_stays_within_its_budget(quote: float, price: 
                              avg_price=price) == []
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(qty=st.floats(0, 100, allow_nan=False), price=st.floats(1, 300_000, allow_nan=False),
        avg=st.floats(1_000, 100_000, allow_nan=False), buy=st.booleans())
 def test_every_accepted_limit_order_satisfies_the_filters(qty: float, price: float, avg: float, buy: bool) -> None:

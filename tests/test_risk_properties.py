@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from shared.events import (
@@ -242,7 +242,7 @@ class Sim:
         return self.log + [encode(e) for e in self.engine.state_events]
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600)
 @given(steps=st.lists(ops, min_size=10, max_size=80))
 def test_no_approval_breaches_a_limit_a_state_or_a_filter_and_runs_are_deterministic(steps: list[Any]) -> None:
     sim = Sim()

@@ -170,7 +170,7 @@ def repr_floats(values: Sequence[float]) -> list[str]:
 
     The distinct values are formatted by Arrow's float-to-string cast, the same shortest digits
     that round-trip (3-4x faster than `repr` per value), where its notation is also repr's: a value
-    with a fraction and 1e-4 <= |v| < 1e10 (tests check this on millions of random values).
+    with a fraction and 1e-4 <= |v| < 1e10 (a test holds it to `repr` on 850,027 values).
     Elsewhere (whole numbers, which Arrow writes without ".0", tiny or huge magnitudes, where the
     two switch to exponents at other points, inf, nan) it is `repr` itself."""
     bits = np.asarray(values, dtype=np.float64).view(np.int64)
