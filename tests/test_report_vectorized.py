@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
+
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shared.report import writer
 from shared.report.metrics import drawdown_pct, max_drawdown_pct
 from shared.report.svg import pixel_envelope
 from shared.report.writer import iso_utc, iso_utc_array
@@ -14,6 +18,29 @@ from shared.report.writer import iso_utc, iso_utc_array
 @given(st.lists(st.integers(0, 4_102_444_799_999), min_size=1, max_size=200))
 def test_iso_utc_array_is_iso_utc(times: list[int]) -> None:
     assert iso_utc_array(np.array(times, dtype=np.int64)) == [iso_utc(t) for t in times]
+
+
+@given(st.lists(st.integers(-86_400_000 * 3, 4_102_444_799_999) | st.sampled_from([0, 59_999, 60_000, 61_000]),
+                max_size=200))
+def test_human_utc_array_is_human_utc(times: list[int]) -> None:
+    assert writer.human_utc_array(np.array(times, dtype=np.int64)) == [writer._human_utc(t) for t in times]
+
+
+def test_equity_csv_is_iso_time_and_repr_per_bar(tmp_path: Path) -> None:
+    """Arrow builds and writes equity.csv: the same bytes as the per-row definition, on times with
+    and without milliseconds and equity runs, whole numbers, tiny, huge and negative values."""
+    rng = np.random.default_rng(7)
+    times = np.sort(rng.integers(0, 4_102_444_799_999, 5_000))
+    whole_minutes = rng.random(5_000) < 0.5
+    times[whole_minutes] = times[whole_minutes] // 60_000 * 60_000
+    equity = np.repeat(rng.normal(10_000, 3_000, 1_000), 5)
+    equity[::7] = np.round(equity[::7])
+    equity[:4] = [10_000.0, 1e-5, -2.5e12, 0.1]
+    result = SimpleNamespace(equity=equity.tolist(), bars=None)
+    writer._write_equity(result, tmp_path / "equity.csv", times)  # type: ignore[arg-type]
+    rows = zip(times.tolist(), equity.tolist(), strict=True)
+    expected = "time,equity\n" + "".join(f"{iso_utc(t)},{e!r}\n" for t, e in rows)
+    assert (tmp_path / "equity.csv").read_bytes() == expected.encode()
 
 
 @given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=3, max_size=4000), st.integers(2, 300))

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from .folder import ReportFolder
 from .metrics import drawdown_pct, open_times_of, summarize, trade_bars
@@ -130,16 +132,49 @@ def write_files(result: ReplayResult, out_dir: Path, extra: Mapping[str, Any] | 
     return summary
 
 
-def iso_utc_array(ms: np.ndarray) -> list[str]:
-    """`iso_utc` of each element of an int64 array of Unix ms, vectorized: each distinct day and
-    each distinct time of day is formatted once (a replay has few of either), then joined."""
+def _days_and_clocks(ms: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """An int64 array of Unix ms as its distinct UTC dates (YYYY-MM-DD), each element's date index,
+    the distinct ms into the day and each element's index among them: a replay has few of either,
+    so each is formatted once."""
     day, of_day = np.divmod(np.asarray(ms, dtype=np.int64), 86_400_000)
     days, day_at = np.unique(day, return_inverse=True)
-    dates = np.datetime_as_string(days.astype("datetime64[D]")).tolist()
     clocks, clock_at = np.unique(of_day, return_inverse=True)
-    clock = [f"T{t // 3_600_000:02d}:{t // 60_000 % 60:02d}:{t // 1000 % 60:02d}"
-             + (f".{t % 1000:03d}Z" if t % 1000 else "Z") for t in clocks.tolist()]
+    return np.datetime_as_string(days.astype("datetime64[D]")).tolist(), day_at, clocks, clock_at
+
+
+def _iso_clocks(clocks: np.ndarray) -> list[str]:
+    return [f"T{t // 3_600_000:02d}:{t // 60_000 % 60:02d}:{t // 1000 % 60:02d}"
+            + (f".{t % 1000:03d}Z" if t % 1000 else "Z") for t in clocks.tolist()]
+
+
+def iso_utc_array(ms: np.ndarray) -> list[str]:
+    """`iso_utc` of each element of an int64 array of Unix ms, vectorized."""
+    dates, day_at, clocks, clock_at = _days_and_clocks(ms)
+    clock = _iso_clocks(clocks)
     return [dates[d] + clock[c] for d, c in zip(day_at.tolist(), clock_at.tolist(), strict=True)]
+
+
+def human_utc_array(ms: np.ndarray) -> list[str]:
+    """`_human_utc` of each element of an int64 array of Unix ms, vectorized."""
+    dates, day_at, clocks, clock_at = _days_and_clocks(ms)
+    clock = [f" {t // 3_600_000:02d}:{t // 60_000 % 60:02d}" + (f":{t // 1000 % 60:02d}" if t % 60_000 else "")
+             for t in clocks.tolist()]
+    return [dates[d] + clock[c] for d, c in zip(day_at.tolist(), clock_at.tolist(), strict=True)]
+
+
+def _strings(items: Sequence[str]) -> pa.Array:
+    """Python strings as an Arrow large_string array, built from its buffers (`pa.array`'s first
+    call imports pandas, see shared.data.klines._numpy)."""
+    encoded = [s.encode("utf-8") for s in items]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
+    return pa.Array.from_buffers(pa.large_string(), len(encoded),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
+
+
+def _indices(values: np.ndarray) -> pa.Array:
+    a = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(a), [None, pa.py_buffer(a)])
 
 
 def _write_trades(trades: Sequence[ClosedTrade], path: Path) -> None:
@@ -153,20 +188,34 @@ def _write_trades(trades: Sequence[ClosedTrade], path: Path) -> None:
 
 
 def _write_equity(result: ReplayResult, path: Path, open_times: np.ndarray | None = None) -> None:
-    """time,equity per bar: times formatted by numpy in one call, equity as `repr` (full precision)."""
-    times = iso_utc_array(open_times_of(result.bars) if open_times is None else open_times)
-    if len(times) != len(result.equity):
+    """time,equity per bar, built and written by Arrow: the times from their distinct dates and
+    clocks, the equity as `repr` (full precision, `repr_float_array`)."""
+    ms = open_times_of(result.bars) if open_times is None else open_times
+    if len(ms) != len(result.equity):
         raise ValueError("bars and equity differ in length")
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        fh.write(",".join(EQUITY_COLUMNS) + "\n")
-        if times:
-            fh.write("\n".join(map(",".join, zip(times, repr_floats(result.equity), strict=True))) + "\n")
+    with path.open("wb") as fh:
+        fh.write((",".join(EQUITY_COLUMNS) + "\n").encode("utf-8"))
+        if not len(ms):
+            return
+        dates, day_at, clocks, clock_at = _days_and_clocks(ms)
+        # The separator as an array of empty strings: a Python "" or `pa.scalar` would import pandas.
+        nothing = pa.Array.from_buffers(pa.large_string(), len(ms),
+                                        [None, pa.py_buffer(np.zeros(len(ms) + 1, dtype=np.int64)), pa.py_buffer(b"")])
+        times = pc.binary_join_element_wise(pc.take(_strings(dates), _indices(day_at)),
+                                            pc.take(_strings(_iso_clocks(clocks)), _indices(clock_at)), nothing)
+        table = pa.Table.from_arrays([times, repr_float_array(result.equity)], names=list(EQUITY_COLUMNS))
+        pa_csv.write_csv(table, fh, pa_csv.WriteOptions(include_header=False, quoting_style="none"))
 
 
 def repr_floats(values: Sequence[float]) -> list[str]:
-    """`repr` of each value (full precision), formatting each run of equal values once: an equity
-    curve repeats its value on every bar without a position. Values are compared by their bits,
-    so -0.0 and 0.0 stay distinct.
+    """`repr` of each value: `repr_float_array` as Python strings."""
+    return [str(v) for v in repr_float_array(values).to_pylist()]
+
+
+def repr_float_array(values: Sequence[float]) -> pa.Array:
+    """`repr` of each value (full precision) as an Arrow string array, formatting each run of equal
+    values once: an equity curve repeats its value on every bar without a position. Values are
+    compared by their bits, so -0.0 and 0.0 stay distinct.
 
     The distinct values are formatted by Arrow's float-to-string cast, the same shortest digits
     that round-trip (3-4x faster than `repr` per value), where its notation is also repr's: a value
@@ -175,19 +224,21 @@ def repr_floats(values: Sequence[float]) -> list[str]:
     two switch to exponents at other points, inf, nan) it is `repr` itself."""
     bits = np.asarray(values, dtype=np.float64).view(np.int64)
     if not len(bits):
-        return []
+        return _strings([])
     starts = np.concatenate(([0], np.flatnonzero(bits[1:] != bits[:-1]) + 1))
     distinct = bits[starts].view(np.float64)
     # from_buffers, not pa.array: the latter's first call imports pandas (see shared.data.klines._numpy)
-    text: list[str] = pa.Array.from_buffers(pa.float64(), len(distinct), [None, pa.py_buffer(distinct)]).cast(
-        pa.string()).to_pylist()
+    text = pa.Array.from_buffers(pa.float64(), len(distinct), [None, pa.py_buffer(distinct)]).cast(pa.large_string())
     with np.errstate(invalid="ignore"):
         mag = np.abs(distinct)
         arrow_is_repr = (mag >= 1e-4) & (mag < 1e10) & (distinct != np.floor(distinct))
-    for i in np.flatnonzero(~arrow_is_repr).tolist():
-        text[i] = repr(float(distinct[i]))
+    others = np.flatnonzero(~arrow_is_repr)
+    if len(others):
+        mask = pa.Array.from_buffers(pa.bool_(), len(distinct),
+                                     [None, pa.py_buffer(np.packbits(~arrow_is_repr, bitorder="little"))])
+        text = pc.replace_with_mask(text, mask, _strings([repr(float(v)) for v in distinct[others].tolist()]))
     run = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(bits))))
-    return [text[i] for i in run.tolist()]
+    return pc.take(text, _indices(run))
 
 
 # -- HTML ------------------------------------------------------------------------------------
@@ -251,6 +302,7 @@ def render_html(result: ReplayResult, summary: Mapping[str, Any] | None = None,
     params = ", ".join(f"{k}={v}" for k, v in result.params.items()) or "defaults"
     x_range = (int(times[0]), int(times[-1])) if len(times) else (0, 1)
     spans = trade_bars(bars, result.trades, times)
+    when = _trade_times(result.trades)
 
     ret = s["return_pct"]
     cards = [
@@ -283,7 +335,7 @@ def render_html(result: ReplayResult, summary: Mapping[str, Any] | None = None,
             f"{_num(op['unrealized_pnl'], 2, sign=True)} at the last close. It is in the final equity and "
             "the return, not in the trades, win rate, exposure or commissions.</p>")
 
-    equity_svg, drawdown_svg, price_svg = _charts(result, x_range, times, spans)
+    equity_svg, drawdown_svg, price_svg = _charts(result, x_range, times, spans, when)
     page = Template(resources.files("shared.report").joinpath("template.html").read_text(encoding="utf-8"))
     title = f"{symbol} {interval} {result.strategy} — MarketFlow replay"
     first = _human_utc(int(times[0])) if len(times) else ""
@@ -301,15 +353,21 @@ def render_html(result: ReplayResult, summary: Mapping[str, Any] | None = None,
         price_note=("▲ entry fill and ▼ exit fill, at the fill bar's open; green: the trade won after "
                     "commissions, red: it lost" + ("; blue: the position still open at the end" if op else "")
                     + ". Hover a marker for its details."),
-        trades_table=_trades_table(result, spans),
+        trades_table=_trades_table(result, spans, when),
         config=_config_html(s),
         footer=("MarketFlow · times in UTC · equity marked at each bar's close · figures follow "
                 "backtesting.py 0.6.6's definitions (shared/report/metrics.py)"),
     )
 
 
+def _trade_times(trades: Sequence[ClosedTrade]) -> list[str]:
+    """`_human_utc` of each trade's entry and exit, in that order (the chart's markers and the
+    table show each twice)."""
+    return human_utc_array(np.array([(t.entry_time, t.exit_time) for t in trades], dtype=np.int64).ravel())
+
+
 def _charts(result: ReplayResult, x_range: tuple[int, int], times: np.ndarray,
-            spans: list[tuple[int, int]]) -> tuple[str, str, str]:
+            spans: list[tuple[int, int]], when: Sequence[str]) -> tuple[str, str, str]:
     bars = result.bars
     closes = np.fromiter(map(attrgetter("close"), bars), dtype=np.float64, count=len(bars))
     cash = result.cash
@@ -332,7 +390,7 @@ def _charts(result: ReplayResult, x_range: tuple[int, int], times: np.ndarray,
     for n, (t, (eb, xb)) in enumerate(zip(result.trades, spans, strict=True), 1):
         color = _WIN if t.pnl > 0 else _LOSS
         d = _price_decimals(t.entry_price)
-        info = (f"#{n} {_human_utc(t.entry_time)} → {_human_utc(t.exit_time)} ({xb - eb} bars), "
+        info = (f"#{n} {when[2 * n - 2]} → {when[2 * n - 1]} ({xb - eb} bars), "
                 f"size {_qty(t.size)}, {t.entry_price:,.{d}f} → {t.exit_price:,.{d}f}, "
                 f"PnL {_num(t.pnl, 2, sign=True)} ({t.return_pct * 100:+.2f} %)")
         segments.append(Segment(t.entry_time, t.entry_price, t.exit_time, t.exit_price, color))
@@ -382,7 +440,7 @@ def _config_html(s: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _trades_table(result: ReplayResult, spans: list[tuple[int, int]]) -> str:
+def _trades_table(result: ReplayResult, spans: list[tuple[int, int]], when: Sequence[str]) -> str:
     trades = result.trades
     if not trades:
         return '<p class="note">No closed trades.</p>'
@@ -397,8 +455,8 @@ def _trades_table(result: ReplayResult, spans: list[tuple[int, int]]) -> str:
         d = _price_decimals(t.entry_price)
         c = _cls(t.pnl)
         rows.append(
-            f"<tr><td>{n}</td><td class=\"t\">{_human_utc(t.entry_time)}</td>"
-            f"<td class=\"t\">{_human_utc(t.exit_time)}</td><td>{xb - eb}</td>"
+            f"<tr><td>{n}</td><td class=\"t\">{when[2 * n - 2]}</td>"
+            f"<td class=\"t\">{when[2 * n - 1]}</td><td>{xb - eb}</td>"
             f"<td>{t.entry_price:,.{d}f}</td><td>{t.exit_price:,.{d}f}</td><td>{_qty(t.size)}</td>"
             f"<td class=\"{c}\">{_num(t.pnl, 2, sign=True)}</td><td class=\"{c}\">{t.return_pct * 100:+.2f} %</td>"
             f"<td>{_num(t.commission, 2)}</td></tr>")
