@@ -1,20 +1,21 @@
 """Events per second through the emulator with the stock azure-eventhub SDK, at 1 and 4 partitions.
 
-The emulator runs as its own process (as `marketflow emulator` does); the SDK producer and consumers
-run in this one. Three figures per partition count: batched send (`send_batch` of batches already
-built), receive with the sync SDK (one `EventHubConsumerClient` per partition, each on its own
-thread and connection, prefetch 1000) and receive with the async SDK (one client over every
-partition, as `marketflow host` consumes). Beside them: the SDK's own ceiling (building the same
-`EventDataBatch`es with no server at all), build + send in one producer, and the emulator's own cost
-(events per CPU-second of its process, read from /proc). Events are MarketFlow kline events as the
-publisher sends them (canonical JSON, message id, content type, type property), keyed by symbol;
-the 8 symbols fall two on each of 4 partitions.
+The emulator runs as its own process (as `marketflow emulator` does); the SDK producer runs in
+this one. Per partition count: batched send (`send_batch` of batches already built); receive with
+one sync consumer process per partition, started together once each is connected (how Event Hubs
+consumers scale out: every process has its own interpreter, so they do not share one GIL); and,
+in this process, receive with one sync client and with one async client over every partition (as
+`marketflow host` consumes). Beside them: the SDK's own ceiling (building the same
+`EventDataBatch`es with no server at all), build + send in one producer, and the emulator's own
+cost (events per CPU-second of its process, read from /proc). Events are MarketFlow kline events
+as the publisher sends them (canonical JSON, message id, content type, type property), keyed by
+symbol; the 8 symbols fall two on each of 4 partitions.
 
-One sync client over several partitions (measured too, its own column) is not the receive figure:
-the SDK's sync processor receives from its partitions in turn on one thread, each call waiting up to
-`max_wait_time`, so a partition with nothing new holds up the busy ones. With the earlier 8 symbols,
-none of which fell on partition 3, that client received 4,905 events/s where a client per partition
-received 26,324.
+In one process the SDK's pure-Python receive path shares one GIL: a thread per partition there was
+slower than one client (about 20,000 against 23,000-27,000 events/s at 4 partitions, measured
+while writing this bench). One sync client over several partitions receives from them in turn on
+one thread, each call waiting up to `max_wait_time`, so a partition with nothing new holds up the
+others: with the earlier 8 symbols, none of which fell on partition 3, it received 4,905 events/s.
 """
 
 from __future__ import annotations
@@ -111,41 +112,96 @@ class _Server:
         self.dir.cleanup()
 
 
-def _receive_sync(cs: str, partitions: list[str] | None) -> tuple[float, float]:
-    """Every event of the hub with one sync consumer client per partition, each on its own thread
-    (`partitions`), or one client over all of them (None): the times of the first and last event."""
+def _receive_sync(cs: str) -> tuple[float, float]:
+    """Every event of the hub with one sync consumer client over all its partitions, in this
+    process: the `time.monotonic()` of the first and the last event."""
     from azure.eventhub import EventHubConsumerClient
 
-    lock = threading.Lock()
     got = [0]
     first: list[float] = []
     done = threading.Event()
-    targets: list[str | None] = list(partitions) if partitions is not None else [None]
-    clients = [EventHubConsumerClient.from_connection_string(cs, consumer_group="$Default",
-                                                             load_balancing_interval=0.2) for _ in targets]
+    client = EventHubConsumerClient.from_connection_string(cs, consumer_group="$Default",
+                                                           load_balancing_interval=0.2)
 
     def on_batch(ctx: Any, events: list[Any]) -> None:
-        with lock:
-            if not first and events:
-                first.append(time.perf_counter())
-            got[0] += len(events)
-            if got[0] >= EVENTS:
-                done.set()
+        if not first and events:
+            first.append(time.monotonic())
+        got[0] += len(events)
+        if got[0] >= EVENTS:
+            done.set()
 
-    threads = [threading.Thread(target=c.receive_batch, daemon=True, kwargs=dict(
-        on_event_batch=on_batch, starting_position="-1", max_batch_size=1000, prefetch=1000, max_wait_time=0.5,
-        **({"partition_id": pid} if pid is not None else {}))) for c, pid in zip(clients, targets, strict=True)]
-    for th in threads:
-        th.start()
+    th = threading.Thread(target=client.receive_batch, daemon=True, kwargs=dict(
+        on_event_batch=on_batch, starting_position="-1", max_batch_size=1000, prefetch=1000, max_wait_time=0.5))
+    th.start()
     done.wait(120)
-    last = time.perf_counter()
-    for c in clients:
-        c.close()
-    for th in threads:
-        th.join(10)
+    last = time.monotonic()
+    client.close()
+    th.join(10)
     if got[0] != EVENTS:
         raise RuntimeError(f"received {got[0]} of {EVENTS} events")
     return first[0], last
+
+
+def _receive_child(cs: str, partition: str, expected: int) -> None:
+    """One consumer process (`python -m benchmarks.emulator_bench receive CS PARTITION N`): connects,
+    says "ready", waits for a line on stdin, receives the partition's N events and prints the
+    `time.monotonic()` of its first and last event as JSON."""
+    from azure.eventhub import EventHubConsumerClient
+
+    client = EventHubConsumerClient.from_connection_string(cs, consumer_group="$Default")
+    client.get_partition_properties(partition)  # the SDK imported and the namespace reached first
+    print("ready", flush=True)
+    sys.stdin.readline()
+    got = [0]
+    stamps: list[float] = []
+    done = threading.Event()
+
+    def on_batch(ctx: Any, events: list[Any]) -> None:
+        if not stamps and events:
+            stamps.append(time.monotonic())
+        got[0] += len(events)
+        if got[0] >= expected and not done.is_set():
+            stamps.append(time.monotonic())
+            done.set()
+
+    th = threading.Thread(target=client.receive_batch, daemon=True, kwargs=dict(
+        on_event_batch=on_batch, partition_id=partition, starting_position="-1", max_batch_size=1000,
+        prefetch=1000, max_wait_time=0.5))
+    th.start()
+    done.wait(120)
+    client.close()
+    th.join(10)
+    print(json.dumps({"got": got[0], "first": stamps[0] if stamps else None, "last": stamps[-1] if done.is_set()
+                      else None}), flush=True)
+
+
+def _receive_processes(cs: str, partitions: list[str], counts: list[int]) -> tuple[float, float]:
+    """Every event of the hub with one consumer process per partition (how Event Hubs consumers
+    scale out; each process has its own interpreter, so they do not share one GIL), started
+    together once all are connected: the earliest first and the latest last event."""
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.emulator_bench", "receive", cs, pid, str(n)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=root)
+             for pid, n in zip(partitions, counts, strict=True)]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "ready":
+                raise RuntimeError("a consumer process did not start")
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        results = [json.loads(proc.communicate(timeout=180)[0].strip().splitlines()[-1]) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    for r, n in zip(results, counts, strict=True):
+        if r["got"] != n or r["last"] is None:
+            raise RuntimeError(f"a consumer process received {r['got']} of {n} events")
+    return min(r["first"] for r in results), max(r["last"] for r in results)
 
 
 async def _receive_async(cs: str) -> float:
@@ -206,11 +262,11 @@ def _one(server: _Server, hub: str, partitions: int) -> dict[str, float]:
     if min(counts) <= 0:
         raise RuntimeError(f"a partition received nothing: {dict(zip(ids, counts, strict=True))}")
     c2 = server.cpu()
-    first, last = _receive_sync(cs, ids)
+    first, last = _receive_processes(cs, ids, counts)
     c3 = server.cpu()
     return {"build_and_send": EVENTS / (t2 - t0), "send": EVENTS / (t2 - t1), "receive": EVENTS / (last - first),
+            "receive_sync": EVENTS / _span(_receive_sync(cs)),
             "receive_async": asyncio.run(_receive_async(cs)),
-            "receive_one_sync_client": EVENTS / _span(_receive_sync(cs, None)),
             "server_publish_per_cpu_s": EVENTS / max(c1 - c0, 1e-3),
             # the emulator's CPU over the whole receive (connects included): a floor of its rate
             "server_deliver_per_cpu_s": EVENTS / max(c3 - c2, 1e-3)}
@@ -247,42 +303,44 @@ def render(r: dict[str, Any], measured: str) -> str:
         f"Measured {measured} UTC. {r['events']:,} kline events of {r['body_bytes']} bytes (message id, content type, "
         "type property), keyed by symbol (8 symbols, two on each of 4 partitions) and batched as the publisher "
         "batches them, through `python -m emulator` in its own process, with the stock azure-eventhub 5.15.1 SDK "
-        f"(pure-Python AMQP) in the bench process; median of {r['runs']} runs. Send: `send_batch` of batches "
-        "already built. Receive (sync): one `EventHubConsumerClient` per partition, each on its own thread, "
-        "prefetch 1000, first event to last. Receive (async): one async client over every partition, as "
-        "`marketflow host` consumes. The last two columns are the emulator's own cost, events per CPU-second of "
-        "its process.",
+        f"(pure-Python AMQP); median of {r['runs']} runs. Send: `send_batch` of batches already built, one "
+        "producer. Receive, a process per partition: one sync consumer process per partition (prefetch 1000), "
+        "started together once connected, earliest first event to latest last event (how consumers scale out; "
+        "they do not share a GIL). Receive, one client: a sync or an async client over every partition in one "
+        "process (`marketflow host` consumes with the async one). The last two columns are the emulator's own "
+        "cost, events per CPU-second of its process.",
         "",
-        "| partitions | batched send (events/s) | receive, sync | receive, async | receive, one sync client "
-        "| build + send in one producer | emulator: publish per CPU-s | emulator: deliver per CPU-s |",
+        "| partitions | batched send (events/s) | receive, a process per partition | receive, one sync client "
+        "| receive, one async client | build + send in one producer | emulator: publish per CPU-s "
+        "| emulator: deliver per CPU-s |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n in (1, 4):
         p = r[f"p{n}"]
-        lines.append(f"| {n} | {p['send']:,.0f} | {p['receive']:,.0f} | {p['receive_async']:,.0f} "
-                     f"| {p['receive_one_sync_client']:,.0f} "
-                     f"| {p['build_and_send']:,.0f} | {p['server_publish_per_cpu_s']:,.0f} "
-                     f"| {p['server_deliver_per_cpu_s']:,.0f} |")
+        lines.append(f"| {n} | {p['send']:,.0f} | {p['receive']:,.0f} | {p['receive_sync']:,.0f} "
+                     f"| {p['receive_async']:,.0f} | {p['build_and_send']:,.0f} "
+                     f"| {p['server_publish_per_cpu_s']:,.0f} | {p['server_deliver_per_cpu_s']:,.0f} |")
     through = min(min(r[f"p{n}"]["send"], r[f"p{n}"]["receive"]) for n in (1, 4))
     lines += [
         "",
         f"- Target: at least {TARGET:,} events/s on loopback through the emulator with the SDK (batched send, "
-        "receive): " + (f"**met** at 1 and 4 partitions (the lower of the two, at either count: {through:,.0f})."
-                        if through >= TARGET else
-                        f"**not met** (the lower of send and sync receive: {through:,.0f} events/s)."),
+        "receive): " + (f"**met** at 1 and 4 partitions (the lower of send and receive at either count: "
+                        f"{through:,.0f})." if through >= TARGET else
+                        f"**not met** (the lower of send and receive: {through:,.0f} events/s)."),
         f"- The SDK's own ceiling, building the same batches with no server (`EventDataBatch.add`, which encodes "
         f"each event in pure Python to size it): **{r['sdk_ceiling']:,.0f} events/s**. A producer that builds and "
         "sends in one process gets the build + send column: the client's encoder, not the emulator, sets it.",
-        "- One sync client over every partition (its column) is as fast here, where every partition is busy, but "
-        "it is not the receive figure: the SDK's sync processor receives from its partitions in turn on one "
-        "thread, each call waiting up to `max_wait_time`, so a partition with nothing new holds up the others "
-        "(against Azure too; see the bench's docstring).",
+        "- In one process the SDK's receive shares one GIL (the one-client columns); one sync client over "
+        "several partitions also waits on each in turn (`max_wait_time`), so an idle partition holds up the "
+        "others: see the bench's docstring.",
         "- Publish-to-`signals`-handler latency in `marketflow up`: the `marketflow up` section.",
         "",
     ]
     return "\n".join(lines)
 
 
-
 if __name__ == "__main__":
-    print(json.dumps(run(), indent=2))
+    if sys.argv[1:2] == ["receive"]:
+        _receive_child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        print(json.dumps(run(), indent=2))
