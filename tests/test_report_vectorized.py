@@ -73,18 +73,18 @@ def test_drawdown_is_the_running_peak_definition(equity: list[float]) -> None:
 
 
 @given(st.lists(st.floats(allow_nan=False) | st.sampled_from([0.0, -0.0, 1.5]), max_size=300))
-def test_repr_floats_is_repr(values: list[float]) -> None:
-    from shared.report.writer import repr_floats
+def test_repr_float_array_is_repr(values: list[float]) -> None:
+    from shared.report.writer import repr_float_array
 
-    assert repr_floats(values) == [repr(v) for v in values]
+    assert repr_float_array(values).to_pylist() == [repr(v) for v in values]
 
 
-def test_repr_floats_is_repr_on_850_000_values_of_every_magnitude() -> None:
+def test_repr_float_array_is_repr_on_850_000_values_of_every_magnitude() -> None:
     """Arrow formats the distinct values where its notation is repr's: held against `repr` on
     random doubles from 1e-8 to 1e18 (both signs), the same rounded to cents and to 8 places (an
     equity curve's values), around the 1e-4 and 1e10 switch points, and every bit pattern class
     (subnormals, whole numbers, inf, nan)."""
-    from shared.report.writer import repr_floats
+    from shared.report.writer import repr_float_array
 
     rng = np.random.default_rng(20261203)
     x = 10 ** rng.uniform(-8, 18, 250_000) * np.where(rng.random(250_000) < 0.5, -1.0, 1.0)
@@ -95,4 +95,4 @@ def test_repr_floats_is_repr_on_850_000_values_of_every_magnitude() -> None:
     raw = rng.integers(0, 2 ** 63, 100_000, dtype=np.int64).view(np.float64)  # any bit pattern
     values = np.concatenate([x, np.round(x, 2), np.round(x, 8), edges, special, raw]).tolist()
     assert len(values) == 850_027
-    assert repr_floats(values) == [repr(v) for v in values]
+    assert repr_float_array(values).to_pylist() == [repr(v) for v in values]

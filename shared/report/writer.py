@@ -148,10 +148,20 @@ def _iso_clocks(clocks: np.ndarray) -> list[str]:
 
 
 def iso_utc_array(ms: np.ndarray) -> list[str]:
-    """`iso_utc` of each element of an int64 array of Unix ms, vectorized."""
+    """`iso_utc` of each element of an int64 array of Unix ms, vectorized (`_iso_utc_strings`)."""
+    times: list[str] = _iso_utc_strings(ms).to_pylist()
+    return times
+
+
+def _iso_utc_strings(ms: np.ndarray) -> pa.Array:
+    """`iso_utc` of each element as an Arrow string array: each distinct date and clock formatted
+    once, then taken and joined by Arrow."""
     dates, day_at, clocks, clock_at = _days_and_clocks(ms)
-    clock = _iso_clocks(clocks)
-    return [dates[d] + clock[c] for d, c in zip(day_at.tolist(), clock_at.tolist(), strict=True)]
+    # The separator as an array of empty strings: a Python "" or `pa.scalar` would import pandas.
+    nothing = pa.Array.from_buffers(pa.large_string(), len(day_at),
+                                    [None, pa.py_buffer(np.zeros(len(day_at) + 1, dtype=np.int64)), pa.py_buffer(b"")])
+    return pc.binary_join_element_wise(pc.take(_strings(dates), _indices(day_at)),
+                                       pc.take(_strings(_iso_clocks(clocks)), _indices(clock_at)), nothing)
 
 
 def human_utc_array(ms: np.ndarray) -> list[str]:
@@ -193,23 +203,10 @@ def _write_equity(result: ReplayResult, path: Path, open_times: np.ndarray | Non
     ms = open_times_of(result.bars) if open_times is None else open_times
     if len(ms) != len(result.equity):
         raise ValueError("bars and equity differ in length")
+    table = pa.Table.from_arrays([_iso_utc_strings(ms), repr_float_array(result.equity)], names=list(EQUITY_COLUMNS))
     with path.open("wb") as fh:
         fh.write((",".join(EQUITY_COLUMNS) + "\n").encode("utf-8"))
-        if not len(ms):
-            return
-        dates, day_at, clocks, clock_at = _days_and_clocks(ms)
-        # The separator as an array of empty strings: a Python "" or `pa.scalar` would import pandas.
-        nothing = pa.Array.from_buffers(pa.large_string(), len(ms),
-                                        [None, pa.py_buffer(np.zeros(len(ms) + 1, dtype=np.int64)), pa.py_buffer(b"")])
-        times = pc.binary_join_element_wise(pc.take(_strings(dates), _indices(day_at)),
-                                            pc.take(_strings(_iso_clocks(clocks)), _indices(clock_at)), nothing)
-        table = pa.Table.from_arrays([times, repr_float_array(result.equity)], names=list(EQUITY_COLUMNS))
         pa_csv.write_csv(table, fh, pa_csv.WriteOptions(include_header=False, quoting_style="none"))
-
-
-def repr_floats(values: Sequence[float]) -> list[str]:
-    """`repr` of each value: `repr_float_array` as Python strings."""
-    return [str(v) for v in repr_float_array(values).to_pylist()]
 
 
 def repr_float_array(values: Sequence[float]) -> pa.Array:
