@@ -112,46 +112,9 @@ class _Server:
         self.dir.cleanup()
 
 
-def _receive_sync(cs: str) -> tuple[float, float]:
-    """Every event of the hub with one sync consumer client over all its partitions, in this
-    process: the `time.monotonic()` of the first and the last event."""
-    from azure.eventhub import EventHubConsumerClient
-
-    got = [0]
-    first: list[float] = []
-    done = threading.Event()
-    client = EventHubConsumerClient.from_connection_string(cs, consumer_group="$Default",
-                                                           load_balancing_interval=0.2)
-
-    def on_batch(ctx: Any, events: list[Any]) -> None:
-        if not first and events:
-            first.append(time.monotonic())
-        got[0] += len(events)
-        if got[0] >= EVENTS:
-            done.set()
-
-    th = threading.Thread(target=client.receive_batch, daemon=True, kwargs=dict(
-        on_event_batch=on_batch, starting_position="-1", max_batch_size=1000, prefetch=1000, max_wait_time=0.5))
-    th.start()
-    done.wait(120)
-    last = time.monotonic()
-    client.close()
-    th.join(10)
-    if got[0] != EVENTS:
-        raise RuntimeError(f"received {got[0]} of {EVENTS} events")
-    return first[0], last
-
-
-def _receive_child(cs: str, partition: str, expected: int) -> None:
-    """One consumer process (`python -m benchmarks.emulator_bench receive CS PARTITION N`): connects,
-    says "ready", waits for a line on stdin, receives the partition's N events and prints the
-    `time.monotonic()` of its first and last event as JSON."""
-    from azure.eventhub import EventHubConsumerClient
-
-    client = EventHubConsumerClient.from_connection_string(cs, consumer_group="$Default")
-    client.get_partition_properties(partition)  # the SDK imported and the namespace reached first
-    print("ready", flush=True)
-    sys.stdin.readline()
+def _receive_until(client: Any, expected: int, **receive: Any) -> tuple[float, float]:
+    """Receive with a sync consumer client, on a thread, until `expected` events have arrived; the
+    `time.monotonic()` of the first and of the last (the client is closed after)."""
     got = [0]
     stamps: list[float] = []
     done = threading.Event()
@@ -165,14 +128,37 @@ def _receive_child(cs: str, partition: str, expected: int) -> None:
             done.set()
 
     th = threading.Thread(target=client.receive_batch, daemon=True, kwargs=dict(
-        on_event_batch=on_batch, partition_id=partition, starting_position="-1", max_batch_size=1000,
-        prefetch=1000, max_wait_time=0.5))
+        on_event_batch=on_batch, starting_position="-1", max_batch_size=1000, prefetch=1000, max_wait_time=0.5,
+        **receive))
     th.start()
     done.wait(120)
     client.close()
     th.join(10)
-    print(json.dumps({"got": got[0], "first": stamps[0] if stamps else None, "last": stamps[-1] if done.is_set()
-                      else None}), flush=True)
+    if not done.is_set():
+        raise RuntimeError(f"received {got[0]} of {expected} events")
+    return stamps[0], stamps[-1]
+
+
+def _receive_sync(cs: str) -> tuple[float, float]:
+    """Every event of the hub with one sync consumer client over all its partitions, in this process."""
+    from azure.eventhub import EventHubConsumerClient
+
+    return _receive_until(EventHubConsumerClient.from_connection_string(
+        cs, consumer_group="$Default", load_balancing_interval=0.2), EVENTS)
+
+
+def _receive_child(cs: str, partition: str, expected: int) -> None:
+    """One consumer process (`python -m benchmarks.emulator_bench receive CS PARTITION N`): connects,
+    says "ready", waits for a line on stdin, receives the partition's N events and prints the
+    `time.monotonic()` of its first and last event as JSON."""
+    from azure.eventhub import EventHubConsumerClient
+
+    client = EventHubConsumerClient.from_connection_string(cs, consumer_group="$Default")
+    client.get_partition_properties(partition)  # the SDK imported and the namespace reached first
+    print("ready", flush=True)
+    sys.stdin.readline()
+    first, last = _receive_until(client, expected, partition_id=partition)
+    print(json.dumps({"first": first, "last": last}), flush=True)
 
 
 def _receive_processes(cs: str, partitions: list[str], counts: list[int]) -> tuple[float, float]:
@@ -193,51 +179,53 @@ def _receive_processes(cs: str, partitions: list[str], counts: list[int]) -> tup
             assert proc.stdin is not None
             proc.stdin.write("go\n")
             proc.stdin.flush()
-        results = [json.loads(proc.communicate(timeout=180)[0].strip().splitlines()[-1]) for proc in procs]
+        results = []
+        for proc in procs:
+            out = proc.communicate(timeout=180)[0]
+            if proc.returncode:
+                raise RuntimeError(f"a consumer process failed (exit {proc.returncode})")
+            results.append(json.loads(out.strip().splitlines()[-1]))
     finally:
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
-    for r, n in zip(results, counts, strict=True):
-        if r["got"] != n or r["last"] is None:
-            raise RuntimeError(f"a consumer process received {r['got']} of {n} events")
     return min(r["first"] for r in results), max(r["last"] for r in results)
 
 
-async def _receive_async(cs: str) -> float:
-    """Events/s receiving every event with one async client over all partitions (first to last event)."""
+async def _receive_async(cs: str) -> tuple[float, float]:
+    """Every event of the hub with one async client over all its partitions: the `time.monotonic()`
+    of the first and of the last event."""
     import asyncio
 
     from azure.eventhub.aio import EventHubConsumerClient
 
     got = [0]
-    first: list[float] = []
+    stamps: list[float] = []
     done = asyncio.Event()
     client = EventHubConsumerClient.from_connection_string(cs, consumer_group="$Default",
                                                            load_balancing_interval=0.2)
 
     async def on_batch(ctx: Any, events: list[Any]) -> None:
-        if not first and events:
-            first.append(time.perf_counter())
+        if not stamps and events:
+            stamps.append(time.monotonic())
         got[0] += len(events)
-        if got[0] >= EVENTS:
+        if got[0] >= EVENTS and not done.is_set():
+            stamps.append(time.monotonic())
             done.set()
 
     task = asyncio.create_task(client.receive_batch(on_event_batch=on_batch, starting_position="-1",
                                                     max_batch_size=1000, prefetch=1000, max_wait_time=0.5))
     try:
         await asyncio.wait_for(done.wait(), 120)
-        last = time.perf_counter()
     finally:
         await client.close()
         task.cancel()
-    if got[0] != EVENTS:
-        raise RuntimeError(f"received {got[0]} of {EVENTS} events")
-    return EVENTS / (last - first[0])
+    return stamps[0], stamps[-1]
 
 
-def _span(times: tuple[float, float]) -> float:
-    return times[1] - times[0]
+def _rate(times: tuple[float, float]) -> float:
+    """Events/s of the hub's EVENTS between a first and a last event."""
+    return EVENTS / (times[1] - times[0])
 
 
 def _one(server: _Server, hub: str, partitions: int) -> dict[str, float]:
@@ -262,11 +250,10 @@ def _one(server: _Server, hub: str, partitions: int) -> dict[str, float]:
     if min(counts) <= 0:
         raise RuntimeError(f"a partition received nothing: {dict(zip(ids, counts, strict=True))}")
     c2 = server.cpu()
-    first, last = _receive_processes(cs, ids, counts)
+    receive = _rate(_receive_processes(cs, ids, counts))
     c3 = server.cpu()
-    return {"build_and_send": EVENTS / (t2 - t0), "send": EVENTS / (t2 - t1), "receive": EVENTS / (last - first),
-            "receive_sync": EVENTS / _span(_receive_sync(cs)),
-            "receive_async": asyncio.run(_receive_async(cs)),
+    return {"build_and_send": EVENTS / (t2 - t0), "send": EVENTS / (t2 - t1), "receive": receive,
+            "receive_sync": _rate(_receive_sync(cs)), "receive_async": _rate(asyncio.run(_receive_async(cs))),
             "server_publish_per_cpu_s": EVENTS / max(c1 - c0, 1e-3),
             # the emulator's CPU over the whole receive (connects included): a floor of its rate
             "server_deliver_per_cpu_s": EVENTS / max(c3 - c2, 1e-3)}
@@ -289,7 +276,6 @@ def run(progress: Any = print) -> dict[str, Any]:
     finally:
         server.close()
     return out
-
 
 
 TARGET = 20_000
