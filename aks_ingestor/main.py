@@ -35,6 +35,8 @@ def build_sink(target: Target) -> EventSink:
             return DirSink(target.path)
         except OSError as exc:
             raise SettingsError(f"sink folder {target.path}: {exc.strerror or exc}") from None
+    import azure.eventhub  # noqa: F401  (now, not at the first publish, while the streams' messages queue)
+
     from shared.adapters.azure import EventHubPublisher
 
     return PublisherSink(EventHubPublisher.from_settings())

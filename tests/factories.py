@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from shared.events import (
     BookTicker,
+    BookTickerPack,
     DecisionStatus,
     ExecutionReport,
     Fill,
@@ -21,6 +22,7 @@ from shared.events import (
     Side,
     Signal,
     Trade,
+    TradePack,
     TradingStateChanged,
 )
 
@@ -74,6 +76,16 @@ def book_ticker() -> BookTicker:
                              ask_price=7200.2, ask_quantity=0.7, event_time=T0)
 
 
+def trade_pack() -> TradePack:
+    t = trade()
+    return TradePack.of([t, t.model_copy(update={"trade_id": t.trade_id + 1, "price": 0.2302})])
+
+
+def book_ticker_pack() -> BookTickerPack:
+    b = book_ticker()
+    return BookTickerPack.of([b, b.model_copy(update={"update_id": b.update_id + 3, "bid_price": 7200.0})])
+
+
 def state_changed() -> TradingStateChanged:
     return TradingStateChanged.create(previous="ACTIVE", state="HALTED", who="ops:alice", why="drill", until=None,
                                       version=2, event_time=T0)
@@ -88,5 +100,5 @@ def difference() -> ReconciliationDifference:
 def one_of_each() -> list[BaseModel]:
     """A sample of every wire event type and of Fill (the one nested model)."""
     i = intent()
-    return [kline(), trade(), book_ticker(), signal(), i, decision(i), report(i), report(i, OrderStatus.NEW),
-            fill(), state_changed(), difference()]
+    return [kline(), trade(), book_ticker(), trade_pack(), book_ticker_pack(), signal(), i, decision(i), report(i),
+            report(i, OrderStatus.NEW), fill(), state_changed(), difference()]

@@ -19,7 +19,7 @@ from shared.adapters.binance.stream_messages import Item
 from shared.adapters.binance.streams import StreamKey
 from shared.adapters.publisher import InMemoryPublisher
 from shared.data import read_klines, read_trades
-from shared.events import Kline, Trade
+from shared.events import Kline, Trade, unpack
 from tests.binance_loopback import (
     Fault,
     Record,
@@ -92,7 +92,7 @@ def expected_trades(n: int = N_TRADES) -> list[tuple[Any, ...]]:
 
 
 def published(pub: InMemoryPublisher) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    events = pub.events("market-data")
+    events = unpack(pub.events("market-data"))
     bars = [(e.event_id, e.open_time, e.close_time, e.open, e.high, e.low, e.close, e.volume)
             for e in events if isinstance(e, Kline)]
     trades = [(e.trade_id, e.trade_time, e.price, e.quantity, e.is_buyer_maker) for e in events if isinstance(e, Trade)]

@@ -15,19 +15,22 @@ from pydantic import Field, TypeAdapter, ValidationError
 from .base import SCHEMA_VERSION, Event
 from .errors import MalformedEvent, UnknownEventType, UnknownSchemaVersion
 from .market import BookTicker, Kline, Trade
+from .packs import BookTickerPack, TradePack
 from .reconciliation import ReconciliationDifference
 from .risk_events import TradingStateChanged
 from .trading import ExecutionReport, OrderIntent, RiskDecision, Signal
 
 AnyEvent = Annotated[
-    Kline | Trade | BookTicker | Signal | OrderIntent | RiskDecision | ExecutionReport | TradingStateChanged
-    | ReconciliationDifference,
+    Kline | Trade | BookTicker | TradePack | BookTickerPack | Signal | OrderIntent | RiskDecision | ExecutionReport
+    | TradingStateChanged | ReconciliationDifference,
     Field(discriminator="type"),
 ]
 EVENT_TYPES: dict[str, type[Event]] = {
     "kline": Kline,
     "trade": Trade,
     "book_ticker": BookTicker,
+    "trade_pack": TradePack,
+    "book_ticker_pack": BookTickerPack,
     "signal": Signal,
     "order_intent": OrderIntent,
     "risk_decision": RiskDecision,
