@@ -127,3 +127,23 @@ def test_checkpoints_run_on_their_thread_not_in_the_commit(tmp_path: Path) -> No
     finally:
         asyncio.run(idle.close())
         asyncio.run(busy.close())
+
+
+def test_a_record_reads_back_as_written_and_records_of_the_earlier_layout_still_load() -> None:
+    """The intent is embedded as a JSON object; a body written before 2026-12-04 holds it as its
+    wire JSON in a string, and reads back as the same record."""
+    import json
+
+    from shared.events import encode
+    from shared.execution.records import OrderRecord
+
+    rec = record(9)
+    body = rec.to_json()
+    doc = json.loads(body)
+    assert isinstance(doc["intent"], dict) and doc["intent"]["event_id"] == rec.intent_id
+    again = OrderRecord.from_json(body)
+    assert again == rec and again.to_json() == body and again.intent == rec.intent
+    assert OrderRecord.from_json(body, etag="3").etag == "3"
+    earlier = json.dumps({**doc, "intent": encode(rec.intent).decode("utf-8")}, separators=(",", ":"))
+    old = OrderRecord.from_json(earlier)
+    assert old == rec and old.to_json() == body

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from shared.events import OrderIntent, decode_as, encode
+from shared.events import OrderIntent, decode_as
 from shared.events.trading import Fill
 
 from .orders import OrderState, Transition, transition
@@ -65,14 +65,16 @@ class OrderRecord:
         done = self._encoded
         if done is None or done[0] is not self.intent or done[2] is not self.request:
             request = self.request.model_dump(mode="json") if self.request is not None else None
-            done = self._encoded = (self.intent, encode(self.intent).decode("utf-8"), self.request, request)
+            done = self._encoded = (self.intent, self.intent.model_dump_json(), self.request, request)
         return done[1], done[3]
 
     def to_json(self) -> str:
+        """The record as one JSON object; the intent is embedded as its own JSON object, serialized
+        once per record (pydantic's encoder), not as an escaped string."""
         intent, request = self._frozen_parts()
-        return json.dumps({
+        rest = json.dumps({
             "intent_id": self.intent_id, "client_order_id": self.client_order_id, "symbol": self.symbol,
-            "intent": intent, "request": request,
+            "request": request,
             "state": self.state.value,
             "transitions": [[t.from_state.value, t.to_state.value, t.cause, t.time] for t in self.transitions],
             "venue_order_id": self.venue_order_id, "executed_qty": str(self.executed_qty),
@@ -80,13 +82,14 @@ class OrderRecord:
             "fills": [f.model_dump() for f in self.fills], "reject_reason": self.reject_reason,
             "sent_at": self.sent_at,
         }, separators=(",", ":"))
+        return '{"intent":' + intent + "," + rest[1:]
 
     @classmethod
     def from_json(cls, text: str, etag: str | None = None) -> OrderRecord:
         d: dict[str, Any] = json.loads(text)
         return cls(
             intent_id=d["intent_id"], client_order_id=d["client_order_id"], symbol=d["symbol"],
-            intent=decode_as(d["intent"].encode("utf-8"), OrderIntent),
+            intent=_intent(d["intent"]),
             request=OrderRequest.model_validate(d["request"]) if d["request"] is not None else None,
             state=OrderState(d["state"]),
             transitions=[Transition(OrderState(a), OrderState(b), c, int(t)) for a, b, c, t in d["transitions"]],
@@ -94,3 +97,10 @@ class OrderRecord:
             cumulative_quote_qty=Decimal(d["cumulative_quote_qty"]),
             fills=[Fill.model_validate(f) for f in d["fills"]], reject_reason=d["reject_reason"],
             sent_at=d["sent_at"], etag=etag)
+
+
+def _intent(value: Any) -> OrderIntent:
+    """The stored intent: a JSON object, or (records written before 2026-12-04) its wire JSON as a string."""
+    if isinstance(value, str):
+        return decode_as(value.encode("utf-8"), OrderIntent)
+    return OrderIntent.model_validate(value)
