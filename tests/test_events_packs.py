@@ -98,6 +98,14 @@ def test_a_bad_trade_pack_is_one_clear_error(body: dict, field: str | None, why:
     assert err.value.field == field
 
 
+def test_the_producer_refuses_rows_out_of_order_as_the_consumers_would(capture: list[Trade]) -> None:
+    with pytest.raises(ValueError, match="row 2: trade id"):
+        TradePack.of([capture[0], capture[1], capture[1]])
+    ticks = tickers(3)
+    with pytest.raises(ValueError, match="row 1: update id"):
+        BookTickerPack.of([ticks[1], ticks[0]])
+
+
 def test_a_crossed_book_ticker_row_is_an_error() -> None:
     import json
 

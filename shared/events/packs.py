@@ -80,6 +80,7 @@ class TradePack(Event):
     def of(cls, trades: Sequence[Trade]) -> TradePack:
         """The pack of already validated trades of one symbol, in order (the ingestor's)."""
         first, last = trades[0], trades[-1]
+        _increasing((t.trade_id for t in trades), "trade id")  # what consumers validate, checked here too
         eid = deterministic_id("trade_pack", first.symbol, first.trade_id, last.trade_id)
         rows = tuple(TradeRow(t.trade_id, t.price, t.quantity, t.trade_time, t.is_buyer_maker) for t in trades)
         return trusted(cls, {"schema_version": first.schema_version, "event_id": eid, "correlation_id": eid,
@@ -110,6 +111,7 @@ class BookTickerPack(Event):
     def of(cls, updates: Sequence[BookTicker]) -> BookTickerPack:
         """The pack of already validated book tickers of one symbol, in order (the ingestor's)."""
         first, last = updates[0], updates[-1]
+        _increasing((u.update_id for u in updates), "update id")
         eid = deterministic_id("book_ticker_pack", first.symbol, first.update_id, last.update_id)
         rows = tuple(BookTickerRow(u.update_id, u.bid_price, u.bid_quantity, u.ask_price, u.ask_quantity,
                                    u.event_time) for u in updates)
