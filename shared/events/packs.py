@@ -18,11 +18,11 @@ ingestor writes each trade once and in order.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Annotated, Literal, NamedTuple, Self
+from typing import Annotated, Literal, NamedTuple, Self, TypeVar
 
 from pydantic import Field, model_validator
 
-from .base import Event, trusted
+from .base import SCHEMA_VERSION, Event, trusted
 from .ids import deterministic_id
 from .market import BookTicker, Trade
 
@@ -64,6 +64,21 @@ def _increasing(seqs: Iterable[int], what: str) -> None:
         last = seq
 
 
+P = TypeVar("P", bound=Event)
+
+
+def _built(cls: type[P], field: str, symbol: str, rows: tuple[TradeRow, ...] | tuple[BookTickerRow, ...],
+           event_time: int) -> P:
+    """A pack from rows of validated events, checked for the order consumers validate (so the
+    producer never publishes a pack a consumer would dead-letter); its id from the symbol and the
+    first and last row's sequence number."""
+    type_name = cls.model_fields["type"].default
+    _increasing((r[0] for r in rows), "trade id" if field == "trades" else "update id")
+    eid = deterministic_id(type_name, symbol, rows[0][0], rows[-1][0])
+    return trusted(cls, {"schema_version": SCHEMA_VERSION, "event_id": eid, "correlation_id": eid,
+                         "event_time": event_time, "type": type_name, "symbol": symbol, field: rows})
+
+
 class TradePack(Event):
     """Consecutive trades of one symbol, oldest first."""
 
@@ -79,13 +94,8 @@ class TradePack(Event):
     @classmethod
     def of(cls, trades: Sequence[Trade]) -> TradePack:
         """The pack of already validated trades of one symbol, in order (the ingestor's)."""
-        first, last = trades[0], trades[-1]
-        _increasing((t.trade_id for t in trades), "trade id")  # what consumers validate, checked here too
-        eid = deterministic_id("trade_pack", first.symbol, first.trade_id, last.trade_id)
         rows = tuple(TradeRow(t.trade_id, t.price, t.quantity, t.trade_time, t.is_buyer_maker) for t in trades)
-        return trusted(cls, {"schema_version": first.schema_version, "event_id": eid, "correlation_id": eid,
-                             "event_time": last.trade_time, "type": "trade_pack", "symbol": first.symbol,
-                             "trades": rows})
+        return _built(cls, "trades", trades[0].symbol, rows, trades[-1].trade_time)
 
     def unpack(self) -> list[Trade]:
         return [Trade.create(symbol=self.symbol, trade_id=r.trade_id, price=r.price, quantity=r.quantity,
@@ -110,14 +120,9 @@ class BookTickerPack(Event):
     @classmethod
     def of(cls, updates: Sequence[BookTicker]) -> BookTickerPack:
         """The pack of already validated book tickers of one symbol, in order (the ingestor's)."""
-        first, last = updates[0], updates[-1]
-        _increasing((u.update_id for u in updates), "update id")
-        eid = deterministic_id("book_ticker_pack", first.symbol, first.update_id, last.update_id)
         rows = tuple(BookTickerRow(u.update_id, u.bid_price, u.bid_quantity, u.ask_price, u.ask_quantity,
                                    u.event_time) for u in updates)
-        return trusted(cls, {"schema_version": first.schema_version, "event_id": eid, "correlation_id": eid,
-                             "event_time": last.event_time, "type": "book_ticker_pack", "symbol": first.symbol,
-                             "updates": rows})
+        return _built(cls, "updates", updates[0].symbol, rows, updates[-1].event_time)
 
     def unpack(self) -> list[BookTicker]:
         return [BookTicker.create(symbol=self.symbol, update_id=r.update_id, bid_price=r.bid_price,
