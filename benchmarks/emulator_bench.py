@@ -79,13 +79,17 @@ def sdk_ceiling() -> float:
     return EVENTS / (time.perf_counter() - t)
 
 
-class _Server:
-    def __init__(self) -> None:
+class EmulatorProcess:
+    """`python -m emulator` in its own process on a free loopback port (as `marketflow emulator`
+    runs it): the hubs of `config` (a Config.json document), or MarketFlow's default topology."""
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.dir = tempfile.TemporaryDirectory()
-        cfg = Path(self.dir.name) / "Config.json"
-        cfg.write_text(json.dumps({"UserConfig": {"NamespaceConfig": [{"Type": "EventHub", "Name": "bench",
-                                   "Entities": [{"Name": f"b{n}-{r}", "PartitionCount": str(n), "ConsumerGroups": []}
-                                                for n in (1, 4) for r in range(RUNS)]}]}}))
+        args = []
+        if config is not None:
+            cfg = Path(self.dir.name) / "Config.json"
+            cfg.write_text(json.dumps(config))
+            args = ["--config", str(cfg)]
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         self.port = s.getsockname()[1]
@@ -93,23 +97,34 @@ class _Server:
         root = Path(__file__).resolve().parents[1]
         env = dict(os.environ, PYTHONPATH=str(root))
         self.proc = subprocess.Popen([sys.executable, "-m", "emulator", "--port", str(self.port), "--health-port",
-                                      "-1", "--config", str(cfg), "--log-level", "WARNING"], stdout=subprocess.PIPE,
+                                      "-1", *args, "--log-level", "WARNING"], stdout=subprocess.PIPE,
                                      env=env, cwd=root)
         assert self.proc.stdout is not None
         self.proc.stdout.readline()
+
+    def pin(self, cpu_index: int) -> None:
+        cpus = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(self.proc.pid, {cpus[cpu_index % len(cpus)]})
 
     def cpu(self) -> float:
         f = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
-    def cs(self, hub: str) -> str:
+    def cs(self, hub: str | None = None) -> str:
+        """The connection string: the namespace's, or with `EntityPath` for one hub."""
         return (f"Endpoint=sb://127.0.0.1:{self.port};SharedAccessKeyName=RootManageSharedAccessKey;"
-                f"SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;EntityPath={hub}")
+                "SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true" + (f";EntityPath={hub}" if hub else ""))
 
     def close(self) -> None:
         self.proc.terminate()
         self.proc.wait(15)
         self.dir.cleanup()
+
+
+def _bench_hubs() -> dict[str, Any]:
+    return {"UserConfig": {"NamespaceConfig": [{"Type": "EventHub", "Name": "bench",
+            "Entities": [{"Name": f"b{n}-{r}", "PartitionCount": str(n), "ConsumerGroups": []}
+                         for n in (1, 4) for r in range(RUNS)]}]}}
 
 
 def _receive_until(client: Any, expected: int, **receive: Any) -> tuple[float, float]:
@@ -228,7 +243,7 @@ def _rate(times: tuple[float, float]) -> float:
     return EVENTS / (times[1] - times[0])
 
 
-def _one(server: _Server, hub: str, partitions: int) -> dict[str, float]:
+def _one(server: EmulatorProcess, hub: str, partitions: int) -> dict[str, float]:
     import asyncio
 
     from azure.eventhub import EventHubProducerClient
@@ -261,7 +276,7 @@ def _one(server: _Server, hub: str, partitions: int) -> dict[str, float]:
 
 def run(progress: Any = print) -> dict[str, Any]:
     out: dict[str, Any] = {"events": EVENTS, "runs": RUNS, "body_bytes": len(BODY)}
-    server = _Server()
+    server = EmulatorProcess(_bench_hubs())
     try:
         ceilings = []
         results: dict[int, list[dict[str, float]]] = {1: [], 4: []}

@@ -180,48 +180,21 @@ def _ingest(url: str, n: int, window_ms: float, sink: str, result_q: Any, conn: 
                   "duplicates": ingestor.stats.duplicates})
 
 
-class _Emulator:
-    """`python -m emulator` (MarketFlow's default hubs) in its own process, on the second CPU with the
-    stream server."""
-
-    def __init__(self) -> None:
-        import socket
-        import subprocess
-        import sys
-        from pathlib import Path
-
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        self.port = s.getsockname()[1]
-        s.close()
-        root = Path(__file__).resolve().parents[1]
-        self.proc = subprocess.Popen([sys.executable, "-m", "emulator", "--port", str(self.port), "--health-port", "-1",
-                                      "--log-level", "WARNING"], stdout=subprocess.PIPE,
-                                     env=dict(os.environ, PYTHONPATH=str(root)), cwd=root)
-        assert self.proc.stdout is not None
-        self.proc.stdout.readline()
-        cpus = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(self.proc.pid, {cpus[1 % len(cpus)]})
-
-    def connection_string(self) -> str:
-        return (f"Endpoint=sb://127.0.0.1:{self.port};SharedAccessKeyName=RootManageSharedAccessKey;"
-                "SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true")
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(15)
-
-
 def _once(n: int, window_ms: float, sink: str, rate: float | None = None) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     port_q, result_q = ctx.Queue(), ctx.Queue()
     server = ctx.Process(target=_serve, args=(port_q, n, rate), daemon=True)
     server.start()
-    emulator = _Emulator() if sink == "amqp" else None
+    emulator = None
+    if sink == "amqp":  # MarketFlow's hubs, on the second CPU with the stream server
+        from benchmarks.emulator_bench import EmulatorProcess
+
+        emulator = EmulatorProcess()
+        emulator.pin(1)
     try:
         port = port_q.get(timeout=60)
         client = ctx.Process(target=_ingest, args=(f"ws://127.0.0.1:{port}", n, window_ms, sink, result_q,
-                                                   emulator.connection_string() if emulator else None))
+                                                   emulator.cs() if emulator else None))
         client.start()
         result = result_q.get(timeout=300)
         client.join(30)

@@ -13,7 +13,7 @@ import infra
 
 from shared.adapters.azure.eventhub_publisher import encode
 from shared.data import read_klines, read_trades
-from shared.events import Trade, pack
+from shared.events import pack
 from shared.samples import btcusdt_1m_paths, trx_trades_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,8 +59,7 @@ def test_event_sizes_are_what_the_publisher_encodes() -> None:
         stated = re.search(rf"{name} about (\d+)", PROSE)
         assert stated, name
         assert abs(int(stated.group(1)) - len(encode(event))) <= 0.05 * len(encode(event)), name
-    trades = [Trade.create(symbol="TRXUSDT", trade_id=t.trade_id, price=t.price, quantity=t.qty, trade_time=t.time,
-                           is_buyer_maker=t.is_buyer_maker) for t in read_trades(trx_trades_path())[:1000]]
+    trades = [t.to_trade() for t in read_trades(trx_trades_path())[:1000]]
     assert f"1,000 bundled TRXUSDT trades about {len(encode(pack(trades)[0])):,}" in PROSE
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import factories
@@ -40,8 +41,7 @@ from tests.test_ingestor_faults import expected_trades, settings
 @pytest.fixture(scope="module")
 def capture() -> list[Trade]:
     """The bundled TRXUSDT trade capture as the one-event-per-trade form."""
-    return [Trade.create(symbol="TRXUSDT", trade_id=t.trade_id, price=t.price, quantity=t.qty, trade_time=t.time,
-                         is_buyer_maker=t.is_buyer_maker) for t in read_trades(trx_trades_path())[:2_500]]
+    return [t.to_trade() for t in read_trades(trx_trades_path())[:2_500]]
 
 
 def tickers(n: int) -> list[BookTicker]:
@@ -90,8 +90,6 @@ def test_book_tickers_pack_and_unpack_and_klines_stay_events(capture: list[Trade
 ])
 def test_a_bad_trade_pack_is_one_clear_error(body: dict, field: str | None, why: str) -> None:
     good = encode(factories.trade_pack()).decode()
-    import json
-
     obj = {**json.loads(good), **body}
     with pytest.raises(MalformedEvent, match=why) as err:
         decode(json.dumps(obj))
@@ -107,8 +105,6 @@ def test_the_producer_refuses_rows_out_of_order_as_the_consumers_would(capture: 
 
 
 def test_a_crossed_book_ticker_row_is_an_error() -> None:
-    import json
-
     obj = json.loads(encode(factories.book_ticker_pack()))
     obj["updates"][1][1] = 7300.0  # bid above the ask
     with pytest.raises(MalformedEvent, match="row 1: bid_price is above ask_price"):

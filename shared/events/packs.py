@@ -26,7 +26,7 @@ from .base import SCHEMA_VERSION, Event, trusted
 from .ids import deterministic_id
 from .market import BookTicker, Trade
 
-MAX_ROWS = 1_000  # a row is about 50 bytes of JSON: a pack stays near the 64 KB an ingress event is billed by
+MAX_ROWS = 1_000  # a trade row is about 45 bytes of JSON: a pack stays under the 64 KB an ingress event is billed by
 
 _Price = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 _Quote = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -67,13 +67,13 @@ def _increasing(seqs: Iterable[int], what: str) -> None:
 P = TypeVar("P", bound=Event)
 
 
-def _built(cls: type[P], field: str, symbol: str, rows: tuple[TradeRow, ...] | tuple[BookTickerRow, ...],
-           event_time: int) -> P:
+def _built(cls: type[P], field: str, seq_name: str, symbol: str,
+           rows: tuple[TradeRow, ...] | tuple[BookTickerRow, ...], event_time: int) -> P:
     """A pack from rows of validated events, checked for the order consumers validate (so the
     producer never publishes a pack a consumer would dead-letter); its id from the symbol and the
     first and last row's sequence number."""
     type_name = cls.model_fields["type"].default
-    _increasing((r[0] for r in rows), "trade id" if field == "trades" else "update id")
+    _increasing((r[0] for r in rows), seq_name)
     eid = deterministic_id(type_name, symbol, rows[0][0], rows[-1][0])
     return trusted(cls, {"schema_version": SCHEMA_VERSION, "event_id": eid, "correlation_id": eid,
                          "event_time": event_time, "type": type_name, "symbol": symbol, field: rows})
@@ -95,7 +95,7 @@ class TradePack(Event):
     def of(cls, trades: Sequence[Trade]) -> TradePack:
         """The pack of already validated trades of one symbol, in order (the ingestor's)."""
         rows = tuple(TradeRow(t.trade_id, t.price, t.quantity, t.trade_time, t.is_buyer_maker) for t in trades)
-        return _built(cls, "trades", trades[0].symbol, rows, trades[-1].trade_time)
+        return _built(cls, "trades", "trade id", trades[0].symbol, rows, trades[-1].trade_time)
 
     def unpack(self) -> list[Trade]:
         return [Trade.create(symbol=self.symbol, trade_id=r.trade_id, price=r.price, quantity=r.quantity,
@@ -122,7 +122,7 @@ class BookTickerPack(Event):
         """The pack of already validated book tickers of one symbol, in order (the ingestor's)."""
         rows = tuple(BookTickerRow(u.update_id, u.bid_price, u.bid_quantity, u.ask_price, u.ask_quantity,
                                    u.event_time) for u in updates)
-        return _built(cls, "updates", updates[0].symbol, rows, updates[-1].event_time)
+        return _built(cls, "updates", "update id", updates[0].symbol, rows, updates[-1].event_time)
 
     def unpack(self) -> list[BookTicker]:
         return [BookTicker.create(symbol=self.symbol, update_id=r.update_id, bid_price=r.bid_price,
