@@ -2,7 +2,8 @@
 
 The fake (`tests/fake_binance.py`) runs in its own process on 127.0.0.1 with rate limits high
 enough never to throttle. The contenders place the same orders (MARKET BUY ETHUSDT for 10 USDT,
-by `quoteOrderQty`, then a MARKET SELL of the position), interleaved in blocks so drift hits all alike:
+by `quoteOrderQty`, then a MARKET SELL of the position), interleaved order by order (bare, then each
+executor, round after round) so the machine's drift hits all alike:
 
 - bare: `AsyncClient.create_order(...)` directly (python-binance 1.0.37, HMAC, FULL response);
   timed from the call to its parsed JSON.
@@ -42,7 +43,7 @@ API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"  # 
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 SYMBOL = "ETHUSDT"
 QUOTE = "10"
-BLOCK = 100
+BLOCK = 1  # orders per contender per turn: 1 alternates them order by order
 
 
 def pct(values: list[int], q: float) -> float:

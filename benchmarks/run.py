@@ -99,7 +99,8 @@ def render_executor(ex: dict[str, Any]) -> str:
              f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (load average {ex['load']}). "
              f"{int(ex['bare']['n']):,} orders per contender "
              "(MARKET BUY ETHUSDT for 10 USDT and MARKET SELL of the position, alternating; FULL responses), "
-             "interleaved in blocks of 100 (bare, then one executor per SQLite mode), against the fake "
+             "interleaved order by order (the bare call, then one executor per SQLite mode, round after round), "
+             "against the fake "
              "Binance (`tests/fake_binance.py`) in its own process on 127.0.0.1; python-binance 1.0.37, HMAC "
              "keys; each executor on its own SQLite intent store (WAL, `synchronous` as the column says, "
              "read back from the store; checkpoints on the store's thread).", "",

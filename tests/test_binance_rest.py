@@ -237,3 +237,18 @@ def test_throttler_waits_for_the_window_and_follows_the_exchanges_count() -> Non
         with pytest.raises(ThrottlerBanned):
             await th.acquire(1)
     asyncio.run(go())
+
+
+@pytest.mark.parametrize("pairs", [
+    [("symbol", "ETHUSDT"), ("quantity", "0.0033"), ("newClientOrderId", "mf-00ab_-"), ("signature", "ab12")],
+    [("note", "a b+c/d&e=f%é"), ("x", "")],
+])
+def test_form_body_is_the_bytes_aiohttp_formdata_makes(pairs: list[tuple[str, str]]) -> None:
+    import aiohttp
+
+    from shared.adapters.binance.rest import form_payload
+
+    ours, theirs = form_payload(pairs), aiohttp.FormData(pairs)()
+    assert ours.decode() == theirs.decode() and ours.content_type == theirs.content_type
+    for other in ([("a", 1)], [], b"raw", "text", {"a": "b"}, None):
+        assert form_payload(other) is other  # left to aiohttp as it is

@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import aiohttp
 from binance import AsyncClient
@@ -83,20 +84,35 @@ class Exchange:
     end_ns: int = 0       # response headers received
 
 
+FORM = "application/x-www-form-urlencoded"
 _CURRENT: ContextVar[Exchange | None] = ContextVar("binance_exchange", default=None)
+
+
+def form_payload(body: Any) -> Any:
+    """A signed POST's body as python-binance hands it (a list of (name, str) pairs), encoded the
+    way aiohttp's FormData encodes it (`urlencode(..., doseq=True)`, the same bytes and content
+    type) without aiohttp first trying every payload type on the list and then building a
+    FormData: about 20 µs less per order. Any other body is returned unchanged, for aiohttp."""
+    if isinstance(body, list) and body and all(
+            type(f) is tuple and len(f) == 2 and type(f[0]) is str and type(f[1]) is str for f in body):
+        return aiohttp.BytesPayload(urlencode(body, doseq=True).encode(), content_type=FORM)
+    return body
 
 
 class _StampedRequest(aiohttp.ClientRequest):
     """aiohttp's request, stamping this task's `Exchange` when aiohttp starts building it (python-binance
     has signed it; where a `TraceConfig`'s `on_request_start` fired) and when its last byte is
     written (a session's `request_class`; cheaper than a `TraceConfig`, whose six events per request
-    each build a parameters object and await its signal)."""
+    each build a parameters object and await its signal). Its form bodies: `form_payload`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         ex = _CURRENT.get()
         if ex is not None:
             ex.start_ns = time.perf_counter_ns()
         super().__init__(*args, **kwargs)
+
+    def update_body_from_data(self, body: Any, _stacklevel: int = 3) -> None:
+        super().update_body_from_data(form_payload(body), _stacklevel)
 
     async def send(self, conn: Any) -> aiohttp.ClientResponse:
         ex = _CURRENT.get()
